@@ -1,0 +1,1 @@
+"""Clientbook: an open-source customer database for database marketing and CRM."""

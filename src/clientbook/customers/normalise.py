@@ -1,0 +1,125 @@
+"""Pure functions that bring identifiers and names into one stored form.
+
+Each returns the normalised value or raises `NormaliseError` with a reason a
+user can read. They never guess: a value that could mean two things is refused.
+"""
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils.translation import gettext as _
+from pypinyin import Style, lazy_pinyin
+from stdnum.cn import ric
+
+
+class NormaliseError(ValueError):
+    pass
+
+
+def halfwidth(text: str) -> str:
+    """Full-width digits, letters and punctuation to ASCII; spaces collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def phone(value: str, *, region: str = "CN") -> tuple[str, str]:
+    """Returns (E.164 number, "mobile" | "landline")."""
+    text = halfwidth(str(value))
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise NormaliseError(_("not a phone number")) from exc
+    if not phonenumbers.is_valid_number(number):
+        raise NormaliseError(_("not a valid phone number"))
+    kind = phonenumbers.number_type(number)
+    mobile = kind in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164, "mobile" if mobile else "landline"
+
+
+def email(value: str) -> str:
+    text = halfwidth(str(value)).replace(" ", "").lower()
+    try:
+        validate_email(text)
+    except ValidationError as exc:
+        raise NormaliseError(_("not a valid email address")) from exc
+    return text
+
+
+@dataclass(frozen=True)
+class NationalId:
+    number: str  # always the 18-digit form
+    birth_date: dt.date
+    gender: str  # "M" or "F"
+    region_code: str
+    upgraded: bool  # given in the old 15-digit form
+
+
+def national_id(value: str) -> NationalId:
+    """A 身份证 number (GB 11643). The 15-digit form (before 1999) becomes the
+    18-digit one: "19" goes in before the year and the check digit is added,
+    so both forms of one person's number are one identifier."""
+    text = halfwidth(str(value)).replace(" ", "").upper()
+    upgraded = False
+    if re.fullmatch(r"\d{15}", text):
+        body = text[:6] + "19" + text[6:]
+        text = body + ric.calc_check_digit(body + "0")
+        upgraded = True
+    if not re.fullmatch(r"\d{17}[\dX]", text):
+        raise NormaliseError(_("a national ID has 18 characters (or 15 digits)"))
+    if ric.calc_check_digit(text) != text[-1]:
+        raise NormaliseError(_("the check digit of this national ID is wrong"))
+    try:
+        birth = ric.get_birth_date(text)
+    except Exception as exc:
+        raise NormaliseError(_("this national ID holds no valid birth date")) from exc
+    return NationalId(
+        number=text,
+        birth_date=birth,
+        gender="M" if int(text[16]) % 2 else "F",
+        region_code=text[:6],
+        upgraded=upgraded,
+    )
+
+
+def identifier(type_: str, value: str) -> str:
+    """The stored form of an identifier of the given type."""
+    text = halfwidth(str(value))
+    if not text:
+        raise NormaliseError(_("empty value"))
+    if type_ == "national_id":
+        return national_id(text).number
+    if type_ in ("mobile", "landline"):
+        number, kind = phone(text)
+        if kind != type_:
+            raise NormaliseError(
+                _("this is a %(kind)s number, not a %(type)s number")
+                % {"kind": _(kind), "type": _(type_)}
+            )
+        return number
+    if type_ == "email":
+        return email(text)
+    if type_ == "passport":
+        return text.replace(" ", "").upper()
+    return text
+
+
+def name(value: str) -> str:
+    return halfwidth(str(value)).strip()
+
+
+def name_keys(value: str) -> tuple[str, str]:
+    """(pinyin, initials) in lower case, for matching names however typed:
+    "张三" → ("zhangsan", "zs"); "Zhang San" → ("zhangsan", "zs")."""
+    text = name(value).lower()
+    # lazy_pinyin gives one syllable per Han character and keeps other runs whole.
+    chunks = [text] if text.isascii() else lazy_pinyin(text, style=Style.NORMAL)
+    words = [w for chunk in chunks for w in re.findall(r"[a-z0-9]+", chunk)]
+    return "".join(words)[:400], "".join(w[0] for w in words)[:100]
