@@ -38,7 +38,7 @@ def _validation_error(request, exc: NinjaValidationError):
     errors = [
         {
             "code": "invalid",
-            "field": ".".join(str(p) for p in err.get("loc", ())[1:]) or None,
+            "field": _field_path(err.get("loc", ())),
             "message": err.get("msg", ""),
         }
         for err in exc.errors
@@ -51,6 +51,16 @@ def _validation_error(request, exc: NinjaValidationError):
         }
     }
     return api.create_response(request, body, status=422)
+
+
+def _field_path(loc) -> str | None:
+    """("body", "payload", "lines", 0, "sku") → "lines.0.sku"."""
+    parts = list(loc)
+    if parts[:1] == ["body"]:
+        parts = parts[2:]
+    elif parts[:1] in (["query"], ["path"]):
+        parts = parts[1:]
+    return ".".join(str(p) for p in parts) or None
 
 
 @api.exception_handler(AuthenticationError)

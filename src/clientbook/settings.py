@@ -103,10 +103,12 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
 # Assets are served from the installed package: no collectstatic, no CDN.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# A bulk API request carries up to 10,000 orders.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024
 
 CLIENTBOOK = {
     "DEFAULT_CURRENCY": "CNY",

@@ -135,7 +135,7 @@ def _order_draft(
         )
     if timezone.is_naive(ordered_at):
         ordered_at = timezone.make_aware(ordered_at)
-    if not lines:
+    if not lines or not isinstance(lines, list | tuple):
         raise ValidationFailed(
             ErrorCode.REQUIRED, _("An order needs at least one line."), field="lines"
         )
@@ -160,6 +160,10 @@ def _order_draft(
 def _line(
     order: Order, line: Mapping[str, Any], products: Mapping[str, Product], path: str
 ) -> OrderLine:
+    if not isinstance(line, Mapping):
+        raise ValidationFailed(
+            ErrorCode.INVALID, _("An order line must be an object."), field=path
+        )
     sku = str(line.get("sku") or "")
     product = products.get(sku)
     if product is None:
@@ -181,7 +185,10 @@ def _line(
             field=f"{path}.quantity",
             value=line.get("quantity"),
         )
-    unit_price = _money(line.get("unit_price", product.price), f"{path}.unit_price")
+    unit_price = line.get("unit_price")
+    unit_price = _money(
+        product.price if unit_price is None else unit_price, f"{path}.unit_price"
+    )
     amount = line.get("amount")
     amount = (
         (quantity * unit_price).quantize(CENT)
@@ -207,7 +214,12 @@ def _line(
 def _products_for(
     lines_lists: Iterable[Sequence[Mapping[str, Any]]],
 ) -> dict[str, Product]:
-    skus = {str(line.get("sku")) for lines in lines_lists for line in lines or ()}
+    skus = {
+        str(line.get("sku"))
+        for lines in lines_lists
+        for line in lines or ()
+        if isinstance(line, Mapping)
+    }
     return {p.sku: p for p in Product.objects.filter(sku__in=skus)}
 
 
@@ -295,10 +307,17 @@ def order_bulk_create(
     if customers is None:
         from clientbook.customers.selectors import customer_map_for_user
 
-        uuids = [str(item.get("customer", "")) for item in items]
+        uuids = [str(i.get("customer", "")) for i in items if isinstance(i, Mapping)]
         customers = customer_map_for_user(user=actor, uuids=uuids)
-    products = _products_for(item.get("lines") or () for item in items)
-    numbers = [str(item.get("number", "")).strip() for item in items]
+    products = _products_for(
+        i["lines"]
+        for i in items
+        if isinstance(i, Mapping) and isinstance(i.get("lines"), list)
+    )
+    numbers = [
+        str(item.get("number", "")).strip() if isinstance(item, Mapping) else ""
+        for item in items
+    ]
     taken = set(
         Order.objects.filter(number__in=numbers).values_list("number", flat=True)
     )
@@ -340,6 +359,8 @@ _BULK_FIELDS = {
 def _bulk_draft(
     item, number, customers, products, taken, seen, source, actor
 ) -> OrderDraft:
+    if not isinstance(item, Mapping):
+        raise ValidationFailed(ErrorCode.INVALID, _("An order must be an object."))
     unknown = set(item) - _BULK_FIELDS
     if unknown:
         name = sorted(unknown)[0]
