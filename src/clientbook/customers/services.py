@@ -127,8 +127,7 @@ def customer_create(
         _identifier_add(customer=customer, source=source, **item)
     for item in addresses:
         _address_add(customer=customer, source=source, **item)
-    if custom_fields:
-        _custom_values_set(customer, custom_fields)
+    _custom_values_set(customer, custom_fields or {}, creating=True)
     if tags:
         customer.tags.set(_tags(tags))
     audit_record(
@@ -660,8 +659,15 @@ def custom_value_parse(field: CustomField, value: Any) -> Any:
         ) from None
 
 
-def _custom_values_set(customer: Customer, values: Mapping[str, Any]) -> None:
+def _custom_values_set(
+    customer: Customer, values: Mapping[str, Any], *, creating: bool = False
+) -> None:
     fields = {f.key: f for f in CustomField.objects.filter(customer_kind=customer.kind)}
+    if creating:
+        # A required field must be given when the customer is created.
+        missing = [f for f in fields.values() if f.is_required and f.key not in values]
+        for field in missing:
+            custom_value_parse(field, None)
     for key, raw in values.items():
         field = fields.get(key)
         if field is None:

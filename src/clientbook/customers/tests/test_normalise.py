@@ -1,0 +1,102 @@
+import datetime as dt
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from stdnum.cn import ric
+
+from clientbook.customers import normalise
+from clientbook.privacy.masking import mask_identifier
+
+mobiles = st.from_regex(r"1(3[0-9]|5[0-35-9]|8[0-9])[0-9]{8}", fullmatch=True)
+FULLWIDTH = str.maketrans("0123456789+-", "０１２３４５６７８９＋－")
+
+
+@given(
+    mobiles,
+    st.sampled_from(
+        ["{}", "+86{}", "0086 {}", "+86 {a} {b} {c}", "{a}-{b}-{c}", "（+86）{}", "fw"]
+    ),
+)
+def test_every_way_of_writing_a_mobile_gives_one_e164(number, form):
+    a, b, c = number[:3], number[3:7], number[7:]
+    text = (
+        number.translate(FULLWIDTH)
+        if form == "fw"
+        else form.format(number, a=a, b=b, c=c)
+    )
+    assert normalise.phone(text) == ("+86" + number, "mobile")
+
+
+def _id_parts():
+    return st.tuples(
+        st.sampled_from(["110105", "310101", "440305", "510104"]),
+        st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(1999, 12, 31)),
+        st.integers(min_value=0, max_value=999),
+    )
+
+
+@given(_id_parts())
+def test_fifteen_digit_id_becomes_its_eighteen_digit_form(parts):
+    region, birth, seq = parts
+    old = f"{region}{birth:%y%m%d}{seq:03d}"
+    body = f"{region}{birth:%Y%m%d}{seq:03d}"
+    new = body + ric.calc_check_digit(body + "0")
+
+    upgraded = normalise.national_id(old)
+
+    assert upgraded.number == new
+    assert upgraded.upgraded
+    assert upgraded.birth_date == birth
+    assert upgraded.gender == ("M" if seq % 2 else "F")
+    assert normalise.identifier("national_id", new) == normalise.identifier(
+        "national_id", old
+    )
+
+
+@given(_id_parts(), st.sampled_from("0123456789X"))
+def test_a_wrong_check_digit_is_refused(parts, digit):
+    region, birth, seq = parts
+    body = f"{region}{birth:%Y%m%d}{seq:03d}"
+    if ric.calc_check_digit(body + "0") == digit:
+        return
+    with pytest.raises(normalise.NormaliseError):
+        normalise.national_id(body + digit)
+
+
+def test_lower_case_x_and_fullwidth_are_accepted():
+    assert normalise.national_id("１１０１０５１９４９１２３１００２ｘ").number == (
+        "11010519491231002X"
+    )
+
+
+@pytest.mark.parametrize("text", ["", "12345", "１３８", "138001380001234", "abc"])
+def test_not_phone_numbers(text):
+    with pytest.raises(normalise.NormaliseError):
+        normalise.phone(text)
+
+
+@pytest.mark.parametrize(
+    ("name", "keys"),
+    [
+        ("张三", ("zhangsan", "zs")),
+        ("Zhang  San", ("zhangsan", "zs")),
+        ("  欧阳　娜娜 ", ("ouyangnana", "oynn")),
+        ("ＡＢＣ有限公司", ("abcyouxiangongsi", "ayxgs")),
+    ],
+)
+def test_name_keys(name, keys):
+    assert normalise.name_keys(name) == keys
+
+
+def test_email_is_lower_cased_and_checked():
+    assert normalise.email(" Li.Si@Example.COM ") == "li.si@example.com"
+    with pytest.raises(normalise.NormaliseError):
+        normalise.email("li.si@")
+
+
+def test_masks():
+    assert mask_identifier("national_id", "11010519491231002X") == "110***********002X"
+    assert mask_identifier("mobile", "+8613800138000") == "+86138****8000"
+    assert mask_identifier("landline", "+861062345678") == "+8610****5678"
+    assert mask_identifier("email", "a@b.cn") == "a@b.cn"
