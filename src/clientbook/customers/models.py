@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from clientbook.privacy.masking import mask_identifier
+
 
 class CustomerKind(models.TextChoices):
     INDIVIDUAL = "individual", _("Individual")
@@ -280,7 +282,8 @@ class Identifier(models.Model):
         indexes = [models.Index(fields=["value", "type"])]
 
     def __str__(self) -> str:
-        return f"{self.get_type_display()}: {self.value}"
+        # Masked: str() ends up in admin pages, logs and messages.
+        return f"{self.get_type_display()}: {mask_identifier(self.type, self.value)}"
 
 
 class AddressType(models.TextChoices):

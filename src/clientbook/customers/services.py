@@ -60,6 +60,11 @@ def _invalid(field: str, value: Any, message: str, code=ErrorCode.INVALID):
     return ValidationFailed(code, message, field=field, value=value)
 
 
+def validate_profile(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Checks profile fields without writing; returns them cleaned."""
+    return _clean_profile(changes)
+
+
 def _clean_profile(changes: Mapping[str, Any]) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for field, value in changes.items():
