@@ -82,7 +82,9 @@ def customer_search(
             condition |= Q(name_pinyin__startswith=pinyin) | Q(
                 name_initials__startswith=pinyin
             )
-    return base.filter(condition).order_by("name", "id")[:limit]
+    return (
+        base.filter(condition).select_related("branch").order_by("name", "id")[:limit]
+    )
 
 
 def _identifier_matches(text: str) -> Q:

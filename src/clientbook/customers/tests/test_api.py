@@ -293,3 +293,25 @@ def test_openapi_docs_are_served(manager):
     response = ApiClient(manager).client.get("/api/v1/openapi.json")
     assert response.status_code == 200
     assert "/api/v1/customers" in response.json()["paths"]
+
+
+def test_list_and_detail_query_counts_do_not_grow(
+    source, branch, manager, django_assert_max_num_queries
+):
+    for i in range(30):
+        customer_create(
+            name=f"客户{i}",
+            source=source,
+            branch=branch,
+            identifiers=[{"type": "mobile", "value": f"1390000{i:04d}"}],
+            tags=["A", "B"],
+        )
+    api = ApiClient(manager)
+    one = Customer.objects.first()
+
+    with django_assert_max_num_queries(4):  # token, user perms, page
+        assert len(api.get("/customers", page_size=30).json()["items"]) == 30
+    with django_assert_max_num_queries(9):
+        assert api.get(f"/customers/{one.uuid}").status_code == 200
+    with django_assert_max_num_queries(5):
+        assert len(api.get("/customers", q="kehu").json()["items"]) == 30
