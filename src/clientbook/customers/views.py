@@ -1,0 +1,307 @@
+"""The customer pages: search, the 360 page, create/edit and the 360 page's
+small actions. Views parse with forms, read with selectors and write with
+services; a `ClientbookError` becomes a message on the form, never a traceback."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from clientbook.activity.services import interaction_record
+from clientbook.customers import forms as cforms
+from clientbook.customers.models import Customer, CustomerKind, Identifier
+from clientbook.customers.selectors import (
+    custom_values_for_display,
+    customer_get_for_user,
+    customer_search,
+    customer_timeline,
+    customer_value_summary,
+)
+from clientbook.customers.services import (
+    address_add,
+    customer_archive,
+    customer_create,
+    customer_restore,
+    customer_update,
+    identifier_add,
+    key_date_add,
+    preference_set,
+)
+from clientbook.errors import AccessDenied, ClientbookError
+from clientbook.org.access import can_write, ensure_can_edit
+from clientbook.privacy.models import ConsentChannel, ConsentPurpose
+from clientbook.privacy.selectors import (
+    audit_list_for_customer,
+    consent_current,
+    consent_history,
+    source_list,
+)
+from clientbook.privacy.services import consent_record
+from clientbook.web.audit import action_label, audit_rows
+
+PHONE_TYPES = ["mobile", "landline"]
+AUDIT_LIMIT = 200
+
+
+def _customer_or_404(user, uuid) -> Customer:
+    customer = customer_get_for_user(user=user, uuid=uuid)
+    if customer is None:
+        raise Http404(_("No such customer."))
+    return customer
+
+
+def _refused(request, exc: ClientbookError, back_url: str = "") -> HttpResponse:
+    """A clean page for a write the user's role or branch does not allow."""
+    context = {"message": exc.message, "back_url": back_url}
+    return render(request, "web/error.html", context, status=exc.status)
+
+
+# Search -----------------------------------------------------------------------
+
+
+def search_results(user, query: str) -> list[Customer]:
+    """Customers matching `query`, with branch and phone numbers in two queries."""
+    phones = Identifier.objects.filter(type__in=PHONE_TYPES).order_by("type", "id")
+    found = customer_search(user=user, query=query).select_related("branch")
+    found = found.prefetch_related(
+        Prefetch("identifiers", queryset=phones, to_attr="phones")
+    )
+    return list(found)
+
+
+@login_required
+def search(request):
+    query = request.GET.get("q", "").strip()
+    context = {"query": query, "results": search_results(request.user, query)}
+    if request.htmx and request.htmx.target == "results":
+        return render(request, "customers/_results.html", context)
+    return render(request, "customers/search.html", context)
+
+
+# The 360 page -------------------------------------------------------------------
+
+
+def consent_grid(customer: Customer) -> list[dict[str, Any]]:
+    """One row per channel, one cell per purpose, each the current entry or None."""
+    state = consent_current(customer)
+    return [
+        {
+            "channel": channel.label,
+            "cells": [state[(channel.value, p.value)] for p in ConsentPurpose],
+        }
+        for channel in ConsentChannel
+    ]
+
+
+def audit_entries(user, customer: Customer) -> list[dict[str, Any]]:
+    return [
+        {
+            "entry": entry,
+            "label": action_label(entry.action),
+            "before": audit_rows(user, entry.before),
+            "after": audit_rows(user, entry.after),
+        }
+        for entry in audit_list_for_customer(customer)[:AUDIT_LIMIT]
+    ]
+
+
+def action_forms(sources, bound: dict[str, cforms.ServiceForm]) -> dict[str, Any]:
+    forms = {
+        name: action.form_class(sources=sources) for name, action in ACTIONS.items()
+    }
+    forms.update(bound)
+    return forms
+
+
+def detail_context(request, customer: Customer, bound=None, open_action=""):
+    user = request.user
+    writable = can_write(user)
+    sources = list(source_list()) if writable else []
+    return {
+        "customer": customer,
+        "identifiers": customer.identifiers.select_related("source").order_by(
+            "type", "id"
+        ),
+        "addresses": customer.addresses.select_related("source").order_by("type"),
+        "preferences": customer.preferences.all(),
+        "key_dates": customer.key_dates.all(),
+        "tags": customer.tags.all(),
+        "custom_values": custom_values_for_display(customer),
+        "value": customer_value_summary(customer),
+        "timeline": customer_timeline(customer),
+        "consent_purposes": [p.label for p in ConsentPurpose],
+        "consent_grid": consent_grid(customer),
+        "consent_history": consent_history(customer),
+        "audit": audit_entries(user, customer),
+        "writable": writable,
+        "forms": action_forms(sources, bound or {}) if writable else {},
+        "open_action": open_action,
+    }
+
+
+@login_required
+def detail(request, uuid):
+    customer = _customer_or_404(request.user, uuid)
+    return render(request, "customers/detail.html", detail_context(request, customer))
+
+
+# The small actions of the 360 page ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    form_class: type[cforms.ServiceForm]
+    # (customer, actor, cleaned form data) -> what the service returns
+    run: Callable[..., Any]
+    done: str
+
+
+def _archive(customer, actor, data):
+    return customer_archive(customer=customer, actor=actor, reason=data["reason"])
+
+
+def _restore(customer, actor, data):
+    return customer_restore(customer=customer, actor=actor)
+
+
+def _call(service):
+    """Adapts a service taking `customer=`, `actor=` and the form's fields."""
+
+    def run(customer, actor, data):
+        return service(customer=customer, actor=actor, **data)
+
+    return run
+
+
+ACTIONS: dict[str, Action] = {
+    "identifier": Action(
+        cforms.IdentifierForm, _call(identifier_add), gettext_lazy("Identifier added.")
+    ),
+    "address": Action(
+        cforms.AddressForm, _call(address_add), gettext_lazy("Address added.")
+    ),
+    "preference": Action(
+        cforms.PreferenceForm, _call(preference_set), gettext_lazy("Preference saved.")
+    ),
+    "key_date": Action(
+        cforms.KeyDateForm, _call(key_date_add), gettext_lazy("Key date added.")
+    ),
+    "consent": Action(
+        cforms.ConsentForm, _call(consent_record), gettext_lazy("Consent recorded.")
+    ),
+    "interaction": Action(
+        cforms.InteractionForm,
+        _call(interaction_record),
+        gettext_lazy("Interaction recorded."),
+    ),
+    "archive": Action(cforms.ArchiveForm, _archive, gettext_lazy("Customer archived.")),
+    "restore": Action(cforms.RestoreForm, _restore, gettext_lazy("Customer restored.")),
+}
+
+
+@login_required
+@require_POST
+def action(request, uuid, name):
+    spec = ACTIONS.get(name)
+    if spec is None:
+        raise Http404
+    customer = _customer_or_404(request.user, uuid)
+    detail_url = reverse("customers:detail", args=[customer.uuid])
+    try:
+        # Refuse a read-only role before looking at the data it sent.
+        ensure_can_edit(request.user, customer)
+    except AccessDenied as exc:
+        return _refused(request, exc, detail_url)
+    form = spec.form_class(request.POST, sources=list(source_list()))
+    status = 422
+    if form.is_valid():
+        try:
+            spec.run(customer, request.user, form.cleaned_data)
+        except AccessDenied as exc:
+            return _refused(request, exc, detail_url)
+        except ClientbookError as exc:
+            form.add_service_error(exc)
+            status = exc.status
+        else:
+            messages.success(request, spec.done)
+            return redirect(f"{detail_url}#{name}")
+    customer.refresh_from_db()
+    context = detail_context(request, customer, {name: form}, open_action=name)
+    return render(request, "customers/detail.html", context, status=status)
+
+
+# Create and edit --------------------------------------------------------------------
+
+
+def _kind(value: str | None) -> str:
+    return value if value in CustomerKind.values else CustomerKind.INDIVIDUAL
+
+
+@login_required
+def create(request):
+    if not can_write(request.user):
+        return _refused(
+            request, AccessDenied("read_only", _("Your role may not change data."))
+        )
+    data = request.POST if request.method == "POST" else None
+    kind = _kind((data or request.GET).get("kind"))
+    form = cforms.CustomerForm(
+        data, user=request.user, kind=kind, sources=list(source_list())
+    )
+    status = 200
+    if data is not None:
+        status = 422
+        if form.is_valid():
+            try:
+                customer = customer_create(actor=request.user, **form.create_kwargs())
+            except ClientbookError as exc:
+                form.add_service_error(exc)
+                status = exc.status
+            else:
+                messages.success(request, _("Customer created."))
+                return redirect("customers:detail", customer.uuid)
+    context = {"form": form, "kind": kind, "kinds": CustomerKind.choices}
+    return render(request, "customers/form.html", context, status=status)
+
+
+@login_required
+def edit(request, uuid):
+    customer = _customer_or_404(request.user, uuid)
+    detail_url = reverse("customers:detail", args=[customer.uuid])
+    try:
+        ensure_can_edit(request.user, customer)
+    except AccessDenied as exc:
+        return _refused(request, exc, detail_url)
+    data = request.POST if request.method == "POST" else None
+    form = cforms.CustomerForm(
+        data,
+        user=request.user,
+        kind=customer.kind,
+        customer=customer,
+        initial=cforms.customer_initial(customer),
+    )
+    status = 200
+    if data is not None:
+        status = 422
+        if form.is_valid():
+            try:
+                customer_update(
+                    customer=customer, actor=request.user, **form.update_kwargs()
+                )
+            except ClientbookError as exc:
+                form.add_service_error(exc)
+                status = exc.status
+            else:
+                messages.success(request, _("Customer saved."))
+                return redirect(detail_url)
+    context = {"form": form, "customer": customer, "kind": customer.kind}
+    return render(request, "customers/form.html", context, status=status)

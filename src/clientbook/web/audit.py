@@ -1,0 +1,96 @@
+"""The audit log as a user may read it: identifier values masked without view_pii.
+
+Audit entries store before/after as free-form JSON written by many services,
+so masking goes by two rules: a dict holding an identifier (`type` + `value`)
+is masked by its type, and any other string shaped like a national ID or a
+phone number is masked too, so a new service cannot leak one by accident.
+"""
+
+import re
+from typing import Any
+
+from django.core.exceptions import FieldDoesNotExist
+from django.utils.translation import gettext_lazy as _
+
+from clientbook.customers.models import Customer
+from clientbook.org.access import can_view_pii
+from clientbook.privacy.masking import mask_identifier
+
+_NATIONAL_ID = re.compile(r"^\d{17}[\dX]$|^\d{15}$")
+_PHONE = re.compile(r"^\+\d{7,15}$")
+
+ACTION_LABELS = {
+    "customer.create": _("Customer created"),
+    "customer.update": _("Customer changed"),
+    "customer.archive": _("Customer archived"),
+    "customer.restore": _("Customer restored"),
+    "customer.merge": _("Customers merged"),
+    "customer.unmerge": _("Merge undone"),
+    "identifier.add": _("Identifier added"),
+    "identifier.remove": _("Identifier removed"),
+    "identifier.verify": _("Identifier verified"),
+    "address.add": _("Address added"),
+    "address.update": _("Address changed"),
+    "preference.set": _("Preference set"),
+    "key_date.add": _("Key date added"),
+    "consent.record": _("Consent recorded"),
+    "interaction.record": _("Interaction recorded"),
+    "order.create": _("Order created"),
+}
+
+
+def action_label(action: str) -> str:
+    return str(ACTION_LABELS.get(action, action))
+
+
+def field_label(key: str) -> str:
+    """A customer field's translated name, or the key itself."""
+    try:
+        return str(Customer._meta.get_field(key).verbose_name)
+    except FieldDoesNotExist:
+        return key
+
+
+def mask_audit_data(data: Any) -> Any:
+    """A copy of an audit payload with identifier values masked."""
+    if isinstance(data, dict):
+        type_ = data.get("type")
+        masked = {}
+        for key, value in data.items():
+            if key == "value" and isinstance(type_, str) and isinstance(value, str):
+                masked[key] = mask_identifier(type_, value)
+            else:
+                masked[key] = mask_audit_data(value)
+        return masked
+    if isinstance(data, list):
+        return [mask_audit_data(v) for v in data]
+    if isinstance(data, str):
+        if _NATIONAL_ID.match(data):
+            return mask_identifier("national_id", data)
+        if _PHONE.match(data):
+            return mask_identifier("mobile", data)
+    return data
+
+
+def audit_rows(user, data: Any) -> list[tuple[str, Any]]:
+    """(label, value) pairs of one side of an audit entry, masked for `user`."""
+    if not data:
+        return []
+    if not can_view_pii(user):
+        data = mask_audit_data(data)
+    if not isinstance(data, dict):
+        return [("", data)]
+    return [(field_label(k), v) for k, v in data.items()]
+
+
+def audit_format(value: Any) -> str:
+    """One audit value as text (already masked by `audit_rows`)."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(audit_format(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {audit_format(v)}" for k, v in value.items())
+    if isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    return str(value)
