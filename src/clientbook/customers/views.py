@@ -107,8 +107,8 @@ def audit_entries(user, customer: Customer) -> list[dict[str, Any]]:
         {
             "entry": entry,
             "label": action_label(entry.action),
-            "before": audit_rows(user, entry.before),
-            "after": audit_rows(user, entry.after),
+            "before": audit_rows(user, entry.before, entry.entity),
+            "after": audit_rows(user, entry.after, entry.entity),
         }
         for entry in audit_list_for_customer(customer)[:AUDIT_LIMIT]
     ]

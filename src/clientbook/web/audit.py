@@ -9,7 +9,11 @@ phone number is masked too, so a new service cannot leak one by accident.
 import re
 from typing import Any
 
+from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.utils import dateformat, timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from clientbook.customers.models import Customer
@@ -43,12 +47,37 @@ def action_label(action: str) -> str:
     return str(ACTION_LABELS.get(action, action))
 
 
-def field_label(key: str) -> str:
-    """A customer field's translated name, or the key itself."""
+def entity_model(entity: str) -> type[models.Model]:
+    """The model an audit entry is about (`customers.identifier`), else Customer."""
     try:
-        return str(Customer._meta.get_field(key).verbose_name)
+        return apps.get_model(entity)
+    except (LookupError, ValueError):
+        return Customer
+
+
+def _field(model: type[models.Model], key: str):
+    try:
+        return model._meta.get_field(key)
     except FieldDoesNotExist:
-        return key
+        return None
+
+
+def field_label(model: type[models.Model], key: str) -> str:
+    """A field's translated name, or the key itself."""
+    field = _field(model, key)
+    return str(getattr(field, "verbose_name", key)) if field else key
+
+
+def field_value(model: type[models.Model], key: str, value: Any) -> Any:
+    """A choice's label, or a stored timestamp in local time; else the value."""
+    field = _field(model, key)
+    if field is not None and field.choices and isinstance(value, str):
+        return dict(field.flatchoices).get(value, value)
+    if isinstance(value, str) and "T" in value:
+        moment = parse_datetime(value)
+        if moment is not None and timezone.is_aware(moment):
+            return dateformat.format(timezone.localtime(moment), "Y-m-d H:i")
+    return value
 
 
 def mask_audit_data(data: Any) -> Any:
@@ -72,7 +101,7 @@ def mask_audit_data(data: Any) -> Any:
     return data
 
 
-def audit_rows(user, data: Any) -> list[tuple[str, Any]]:
+def audit_rows(user, data: Any, entity: str = "") -> list[tuple[str, Any]]:
     """(label, value) pairs of one side of an audit entry, masked for `user`."""
     if not data:
         return []
@@ -80,7 +109,8 @@ def audit_rows(user, data: Any) -> list[tuple[str, Any]]:
         data = mask_audit_data(data)
     if not isinstance(data, dict):
         return [("", data)]
-    return [(field_label(k), v) for k, v in data.items()]
+    model = entity_model(entity)
+    return [(field_label(model, k), field_value(model, k, v)) for k, v in data.items()]
 
 
 def audit_format(value: Any) -> str:

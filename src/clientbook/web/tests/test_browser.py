@@ -1,0 +1,98 @@
+"""Headless Chromium: log in, search a customer by name, open the 360 page."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from clientbook.activity.services import interaction_record
+from clientbook.customers.services import customer_create, preference_set
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOT = Path("/tmp/clientbook-360.png")
+
+
+@pytest.fixture
+def chromium():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}; the browser test needs it."
+        )
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop; Django refuses ORM calls from
+    # inside one unless told that this test process may.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def customer(transactional_db, source, branch, manager):
+    customer = customer_create(
+        name="欧阳娜娜",
+        source=source,
+        branch=branch,
+        lifecycle_stage="active",
+        occupation="设计师",
+        identifiers=[{"type": "mobile", "value": "13812345678"}],
+        actor=manager,
+    )
+    preference_set(customer=customer, key="饮品", value="胡萝卜汁", source=source)
+    interaction_record(
+        customer=customer,
+        channel="phone",
+        direction="out",
+        type="call",
+        source=source,
+        summary="生日前回访，预约到店",
+        actor=manager,
+    )
+    return customer
+
+
+@pytest.mark.browser
+def test_log_in_search_and_open_the_360_page(chromium, live_server, customer):
+    context = chromium.new_context(
+        locale="zh-CN", viewport={"width": 1280, "height": 900}
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+
+    # given: the login page
+    page.goto(f"{live_server.url}/customers/")
+    page.fill("input[name=username]", "manager")
+    page.fill("input[name=password]", "pass-1234")
+    page.click("button[type=submit].primary")
+
+    # when: typing a name fills the results without a page load (htmx)
+    page.wait_for_url("**/customers/")
+    page.fill(".bigsearch input[name=q]", "ouyang")
+    result = page.locator("#results a", has_text="欧阳娜娜")
+    result.wait_for()
+    result.click()
+
+    # then: the 360 page with profile, phone, preference and timeline
+    page.wait_for_url(f"**/customers/{customer.uuid}/")
+    assert page.locator("h1").inner_text() == "欧阳娜娜"
+    body = page.locator("body").inner_text()
+    for text in (
+        "设计师",
+        "+8613812345678",
+        "胡萝卜汁",
+        "生日前回访，预约到店",
+        "¥0.00",
+    ):
+        assert text in body
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    context.close()
