@@ -26,11 +26,14 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "ninja",
+    "django_tasks",
+    "django_tasks_db",
     "clientbook.org",
     "clientbook.privacy",
     "clientbook.customers",
     "clientbook.sales",
     "clientbook.activity",
+    "clientbook.ingest",
     "clientbook.web",
 ]
 
@@ -107,6 +110,9 @@ STATIC_URL = "static/"
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# Background work runs in `clientbook worker`, queued in the database.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
 # A bulk API request carries up to 10,000 orders.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024
 
@@ -115,4 +121,6 @@ CLIENTBOOK = {
     "DEFAULT_PHONE_REGION": "CN",
     "API_BULK_LIMIT": 10_000,
     "SEARCH_LIMIT": 50,
+    "IMPORT_DIR": VAR_DIR / "imports",
+    "IMPORT_CHUNK_ROWS": 2000,
 }
