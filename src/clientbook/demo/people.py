@@ -192,7 +192,7 @@ class PersonMaker:
             lambda: (
                 f"+86{rng.choice(data.MOBILE_PREFIXES)}{rng.randint(0, 10**8 - 1):08d}"
             ),
-            self.check and _stored_as("mobile"),
+            _stored_as("mobile") if self.check else None,
         )
 
     def landline(self, city: str) -> str:
