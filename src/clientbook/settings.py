@@ -84,6 +84,9 @@ def _database() -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         },
+        # A file, not memory, so that tests can run a second process (a worker
+        # killed mid-import) against the same test database.
+        "TEST": {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")},
     }
 
 
@@ -122,5 +125,5 @@ CLIENTBOOK = {
     "API_BULK_LIMIT": 10_000,
     "SEARCH_LIMIT": 50,
     "IMPORT_DIR": VAR_DIR / "imports",
-    "IMPORT_CHUNK_ROWS": 2000,
+    "IMPORT_CHUNK_ROWS": int(os.environ.get("CLIENTBOOK_IMPORT_CHUNK_ROWS", 2000)),
 }

@@ -5,6 +5,7 @@ user can read. They never guess: a value that could mean two things is refused.
 """
 
 import datetime as dt
+import decimal
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -123,3 +124,79 @@ def name_keys(value: str) -> tuple[str, str]:
     chunks = [text] if text.isascii() else lazy_pinyin(text, style=Style.NORMAL)
     words = [w for chunk in chunks for w in re.findall(r"[a-z0-9]+", chunk)]
     return "".join(words)[:400], "".join(w[0] for w in words)[:100]
+
+
+_DATE_PATTERNS = [
+    re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+]
+# Excel counts days from 1899-12-30 (its 1900 leap-year bug included).
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+
+
+def date_value(value) -> dt.date:
+    """2024-07-20, 2024/7/20, 2024.7.20, 2024年7月20日, 20240720, an Excel
+    serial number (e.g. 45493) or a datetime, as a date. Day-first and
+    month-first forms (07/20/2024) are refused: they cannot be told apart."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = halfwidth(str(value)).replace(" ", "")
+    if re.fullmatch(r"\d{5}(\.0+)?", text):
+        serial = int(float(text))
+        if 1 <= serial <= 2958465:
+            return _EXCEL_EPOCH + dt.timedelta(days=serial)
+    text = text.split("T")[0] if re.match(r"^\d{4}-\d{2}-\d{2}T", text) else text
+    for pattern in _DATE_PATTERNS:
+        match = pattern.match(text)
+        if match:
+            year, month, day = (int(g) for g in match.groups())
+            try:
+                return dt.date(year, month, day)
+            except ValueError:
+                raise NormaliseError(_("no such date")) from None
+    raise NormaliseError(_("not a date (use YYYY-MM-DD)"))
+
+
+_GENDERS = {
+    "男": "M",
+    "m": "M",
+    "male": "M",
+    "1": "M",
+    "先生": "M",
+    "女": "F",
+    "f": "F",
+    "female": "F",
+    "2": "F",
+    "女士": "F",
+    "": "",
+    "未知": "",
+    "u": "",
+    "unknown": "",
+    "0": "",
+}
+
+
+def gender(value) -> str:
+    """男/女, M/F, male/female, 1/2 (GB/T 2261.1) as "M", "F" or "" (unknown)."""
+    key = halfwidth(str(value)).strip().lower()
+    if key not in _GENDERS:
+        raise NormaliseError(_("not a gender (男/女, M/F, 1/2)"))
+    return _GENDERS[key]
+
+
+def money(value) -> decimal.Decimal:
+    """¥1,234.50, 1234.5元, （1234.50） as Decimal with two places."""
+    text = halfwidth(str(value)).replace(" ", "").replace(",", "")
+    negative = text.startswith("(") and text.endswith(")")
+    text = text.strip("()").removeprefix("¥").removeprefix("￥").removesuffix("元")
+    text = text.removeprefix("CNY").removeprefix("RMB")
+    try:
+        amount = decimal.Decimal(text).quantize(decimal.Decimal("0.01"))
+    except decimal.InvalidOperation:
+        raise NormaliseError(_("not an amount of money")) from None
+    if not amount.is_finite():
+        raise NormaliseError(_("not an amount of money"))
+    return -amount if negative else amount

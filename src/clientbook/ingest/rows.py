@@ -1,0 +1,224 @@
+"""One raw row → a checked record, or the list of what is wrong with it.
+
+Every error names the column as it stands in the file, the value and a
+reason a user can act on.
+"""
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from clientbook.customers import normalise
+from clientbook.customers.models import (
+    HARD_IDENTIFIER_TYPES,
+    AddressType,
+    CustomerKind,
+    IncomeBand,
+    LifecycleStage,
+)
+from clientbook.customers.services import custom_value_parse
+from clientbook.errors import ClientbookError
+from clientbook.privacy.models import ConsentStatus
+
+
+@dataclass
+class RowError:
+    column: str
+    value: str
+    reason: str
+    code: str = "invalid"
+
+
+@dataclass
+class CustomerRecord:
+    row_number: int
+    raw: dict[str, str]
+    profile: dict[str, Any] = field(default_factory=dict)
+    identifiers: list[tuple[str, str]] = field(default_factory=list)
+    address: dict[str, str] = field(default_factory=dict)
+    preferences: list[tuple[str, str]] = field(default_factory=list)
+    key_dates: list[tuple[str, Any]] = field(default_factory=list)
+    consents: list[tuple[str, str, str]] = field(default_factory=list)
+    custom: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    branch_id: int | None = None
+    external_id: str = ""
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def hard_identifiers(self) -> list[tuple[str, str]]:
+        return [(t, v) for t, v in self.identifiers if t in HARD_IDENTIFIER_TYPES]
+
+    def source_key(self) -> str:
+        """How the source knows this customer: its own id if the file has
+        one, else its hard identifiers, else its name and birth date."""
+        if self.external_id:
+            return "id:" + self.external_id
+        if self.hard_identifiers:
+            return "ids:" + "|".join(
+                f"{t}={v}" for t, v in sorted(self.hard_identifiers)
+            )
+        birth = self.profile.get("birth_date") or ""
+        return f"name:{self.profile.get('name', '')}|{birth}"[:200]
+
+    def content_hash(self) -> str:
+        content = json.dumps(self.raw, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(content.encode()).hexdigest()
+
+
+_CHOICE_TARGETS = {
+    "kind": CustomerKind,
+    "income_band": IncomeBand,
+    "lifecycle_stage": LifecycleStage,
+    "address_type": AddressType,
+}
+_TEXT_TARGETS = {
+    "occupation": 100,
+    "employer": 200,
+    "position": 100,
+    "notes": 10_000,
+    "province": 50,
+    "city": 50,
+    "district": 50,
+    "street": 300,
+    "postcode": 10,
+}
+_ADDRESS_TARGETS = {
+    "province",
+    "city",
+    "district",
+    "street",
+    "postcode",
+    "address",
+    "address_type",
+}
+_TRUE = {"1", "是", "y", "yes", "true", "同意", "granted", "已同意", "t"}
+_FALSE = {"0", "否", "n", "no", "false", "不同意", "withdrawn", "拒绝", "退订", "f"}
+_TAG_SPLIT = re.compile(r"[,，、;；|]")
+
+
+class RowParser:
+    """Parses rows of one file with one mapping; lookups are cached."""
+
+    def __init__(
+        self,
+        mapping: dict[str, str],
+        *,
+        branches: dict[str, int],
+        custom_fields: dict[str, Any],
+    ):
+        self.columns = [(c, t) for c, t in mapping.items() if t]
+        self.branches = branches  # code or name → id
+        self.custom_fields = custom_fields  # (customer kind, key) → CustomField
+
+    def customer(self, number: int, raw: dict[str, str]) -> CustomerRecord:
+        record = CustomerRecord(number, raw)
+        custom = []
+        for column, target in self.columns:
+            value = (raw.get(column) or "").strip()
+            if target.startswith("custom:"):
+                custom.append((column, target[7:], value))
+            elif value:
+                self._checked(record, column, value, self._customer_field, target)
+        # Custom fields are declared per kind of customer, known only now.
+        kind = record.profile.get("kind", CustomerKind.INDIVIDUAL)
+        for column, key, value in custom:
+            self._checked(record, column, value, self._custom, kind, key)
+        if not record.profile.get("name") and not record.errors:
+            column = next((c for c, t in self.columns if t == "name"), "name")
+            record.errors.append(
+                RowError(column, "", _("a customer needs a name"), "required")
+            )
+        return record
+
+    @staticmethod
+    def _checked(record: CustomerRecord, column: str, value: str, parse, *args) -> None:
+        try:
+            parse(record, *args, value)
+        except (normalise.NormaliseError, ClientbookError) as exc:
+            reason = exc.message if isinstance(exc, ClientbookError) else str(exc)
+            record.errors.append(RowError(column, value, reason))
+
+    def _custom(self, record: CustomerRecord, kind: str, key: str, value: str) -> None:
+        field_ = self.custom_fields.get((kind, key))
+        if field_ is None:
+            raise normalise.NormaliseError(_("no such custom field for this kind"))
+        parsed = custom_value_parse(field_, value)
+        if parsed is not None:
+            record.custom[key] = parsed
+
+    def _customer_field(self, record: CustomerRecord, target: str, value: str) -> None:
+        prefix, _sep, rest = target.partition(":")
+        if prefix == "preference":
+            record.preferences.append((rest, normalise.name(value)))
+        elif prefix == "key_date":
+            record.key_dates.append((rest, normalise.date_value(value)))
+        elif prefix == "consent":
+            channel, _sep, purpose = rest.partition(":")
+            record.consents.append((channel, purpose, _consent_status(value)))
+        elif target in _ADDRESS_TARGETS:
+            _address_field(record, target, value)
+        else:
+            self._profile_field(record, target, value)
+
+    def _profile_field(self, record: CustomerRecord, target: str, value: str) -> None:
+        if target == "name":
+            record.profile["name"] = normalise.name(value)[:200]
+        elif target == "gender":
+            record.profile["gender"] = normalise.gender(value)
+        elif target == "birth_date":
+            record.profile["birth_date"] = normalise.date_value(value)
+        elif target in _CHOICE_TARGETS:
+            record.profile[target] = _choice(_CHOICE_TARGETS[target], value)
+        elif target in _TEXT_TARGETS:
+            record.profile[target] = normalise.name(value)[: _TEXT_TARGETS[target]]
+        elif target == "tags":
+            record.tags = [
+                t for t in (normalise.name(p) for p in _TAG_SPLIT.split(value)) if t
+            ]
+        elif target == "branch":
+            record.branch_id = self._branch(value)
+        elif target == "external_id":
+            record.external_id = normalise.halfwidth(value)[:190]
+        elif target == "phone":
+            number, kind = normalise.phone(value)
+            record.identifiers.append((kind, number))
+        else:  # an identifier type
+            record.identifiers.append((target, normalise.identifier(target, value)))
+
+    def _branch(self, value: str) -> int:
+        branch_id = self.branches.get(value) or self.branches.get(value.upper())
+        if branch_id is None:
+            raise normalise.NormaliseError(_("no such branch"))
+        return branch_id
+
+
+def _address_field(record: CustomerRecord, target: str, value: str) -> None:
+    if target == "address":
+        record.address["raw"] = normalise.halfwidth(value)
+        record.address.setdefault("street", normalise.name(value)[:300])
+    elif target == "address_type":
+        record.address["type"] = _choice(AddressType, value)
+    else:
+        record.address[target] = normalise.name(value)[: _TEXT_TARGETS[target]]
+
+
+def _choice(choices, value: str) -> str:
+    text = normalise.halfwidth(value).strip()
+    for choice_value, label in choices.choices:
+        if text.lower() == choice_value or text == str(label):
+            return choice_value
+    raise normalise.NormaliseError(_("not one of the allowed values"))
+
+
+def _consent_status(value: str) -> str:
+    text = normalise.halfwidth(value).strip().lower()
+    if text in _TRUE:
+        return ConsentStatus.GRANTED
+    if text in _FALSE:
+        return ConsentStatus.WITHDRAWN
+    raise normalise.NormaliseError(_("not yes or no (是/否, 1/0)"))

@@ -1,0 +1,288 @@
+"""Import jobs: create one for a file, run it (resumably), report its rejects."""
+
+import csv
+import hashlib
+import io
+import itertools
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clientbook.customers.models import CustomField
+from clientbook.errors import ValidationFailed
+from clientbook.ingest import mapping as mappings
+from clientbook.ingest.models import (
+    ImportJob,
+    ImportKind,
+    ImportReject,
+    JobStatus,
+    MappingTemplate,
+)
+from clientbook.ingest.pipeline import ChunkResult, Context, apply_customer_chunk
+from clientbook.ingest.readers import open_table
+from clientbook.ingest.rows import RowParser
+from clientbook.org.access import ensure_can_edit, is_branch_scoped
+from clientbook.org.models import Branch
+from clientbook.privacy.models import Source
+from clientbook.privacy.services import audit_record
+
+Progress = Callable[[ImportJob], None]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _keep(path: Path, digest: str) -> Path:
+    """A copy of the file under var/imports: an import keeps its raw rows."""
+    folder = Path(settings.CLIENTBOOK["IMPORT_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = folder / f"{digest}{path.suffix.lower()}"
+    if not kept.exists():
+        shutil.copyfile(path, kept)
+    return kept
+
+
+def import_job_create(
+    *,
+    path: Path,
+    source: Source,
+    actor=None,
+    kind: str = ImportKind.CUSTOMERS,
+    mapping: dict[str, str] | None = None,
+    template: MappingTemplate | None = None,
+    sheet: str = "",
+    dry_run: bool = False,
+    file_name: str = "",
+) -> ImportJob:
+    """Registers a file for import. Without a mapping, the template's or the
+    suggested one is used; either way it is checked against the headers."""
+    ensure_can_edit(actor)
+    if kind not in ImportKind.values:
+        raise ValidationFailed(
+            "invalid",
+            _("“%(value)s” is not a kind of import.") % {"value": kind},
+            field="kind",
+            value=kind,
+        )
+    path = Path(path)
+    headers = open_table(path, sheet=sheet).headers
+    if mapping is None and template is not None:
+        mapping = {c: t for c, t in template.mapping.items() if c in headers}
+    if mapping is None:
+        mapping = import_mapping_suggest(headers=headers, kind=kind, source=source)
+    mappings.validate_mapping(mapping, kind=kind, headers=headers)
+    digest = _sha256(path)
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            kind=kind,
+            source=source,
+            file_name=file_name or path.name,
+            file_path=str(_keep(path, digest)),
+            file_sha256=digest,
+            sheet=sheet,
+            mapping=mapping,
+            template=template,
+            dry_run=dry_run,
+            started_by=actor if actor is not None and actor.pk else None,
+        )
+        audit_record(
+            actor=actor,
+            action="import.create",
+            obj=job,
+            after={
+                "file": job.file_name,
+                "sha256": digest,
+                "kind": kind,
+                "source": source.code,
+                "dry_run": dry_run,
+            },
+        )
+    return job
+
+
+def import_mapping_suggest(*, headers: list[str], kind: str, source: Source) -> dict:
+    """The newest template of this source whose columns the file has, else a
+    guess from the header names."""
+    for template in MappingTemplate.objects.filter(source=source, kind=kind).order_by(
+        "-updated_at"
+    ):
+        if set(template.mapping) <= set(headers):
+            return {h: template.mapping.get(h, "") for h in headers}
+    return mappings.suggest_mapping(
+        headers, kind=kind, custom_fields=CustomField.objects.all()
+    )
+
+
+@transaction.atomic
+def mapping_template_save(
+    *, source: Source, kind: str, name: str, mapping: dict, actor=None
+) -> MappingTemplate:
+    ensure_can_edit(actor)
+    template, _created = MappingTemplate.objects.update_or_create(
+        source=source,
+        kind=kind,
+        name=name,
+        defaults={
+            "mapping": mapping,
+            "created_by": actor if actor is not None and actor.pk else None,
+        },
+    )
+    audit_record(
+        actor=actor,
+        action="mapping_template.save",
+        obj=template,
+        after={"name": name, "mapping": mapping},
+    )
+    return template
+
+
+def _chunks(rows: Iterator, size: int) -> Iterator[list]:
+    while chunk := list(itertools.islice(rows, size)):
+        yield chunk
+
+
+def import_job_run(*, job: ImportJob, progress: Progress | None = None) -> ImportJob:
+    """Runs a job to the end. Each chunk of rows is written and counted in one
+    transaction, so a job stopped at any point (even kill -9) resumes after
+    its last committed row when run again, writing no row twice."""
+    if job.status == JobStatus.DONE:
+        return job
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING, started_at=job.started_at or timezone.now(), error=""
+    )
+    job.refresh_from_db()
+    try:
+        if job.dry_run:
+            _dry_run(job, progress)
+        else:
+            _run(job, progress)
+    except Exception as exc:
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=JobStatus.FAILED, error=str(exc)[:2000]
+        )
+        raise
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.DONE, finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    return job
+
+
+def _context(job: ImportJob) -> tuple[Context, RowParser]:
+    actor = job.started_by
+    scoped = actor.branch_id if actor is not None and is_branch_scoped(actor) else None
+    custom = {(f.customer_kind, f.key): f for f in CustomField.objects.all()}
+    branches = {}
+    for pk, code, name in Branch.objects.values_list("pk", "code", "name"):
+        branches[code] = branches[code.upper()] = branches[name] = pk
+    parser = RowParser(job.mapping, branches=branches, custom_fields=custom)
+    return Context(
+        job=job, actor=actor, scoped_branch_id=scoped, custom_fields=custom
+    ), parser
+
+
+def _rows(job: ImportJob) -> Iterator:
+    table = open_table(Path(job.file_path), sheet=job.sheet)
+    return ((n, raw) for n, raw in table.rows if n > job.rows_done)
+
+
+def _run(job: ImportJob, progress: Progress | None) -> None:
+    ctx, parser = _context(job)
+    size = settings.CLIENTBOOK["IMPORT_CHUNK_ROWS"]
+    for chunk in _chunks(_rows(job), size):
+        records = [parser.customer(n, raw) for n, raw in chunk]
+        with transaction.atomic():
+            result = apply_customer_chunk(ctx, records)
+            _save_rejects(job, result)
+            _count(job, result, read=len(chunk), last_row=chunk[-1][0])
+        job.refresh_from_db()
+        if progress:
+            progress(job)
+
+
+def _dry_run(job: ImportJob, progress: Progress | None) -> None:
+    """The whole file in one transaction that is rolled back: the counts and
+    rejects are what a real run would give, and nothing is kept."""
+    ctx, parser = _context(job)
+    size = settings.CLIENTBOOK["IMPORT_CHUNK_ROWS"]
+    total, rejects = ChunkResult(), []
+    read = last = 0
+    with transaction.atomic():
+        for chunk in _chunks(_rows(job), size):
+            result = apply_customer_chunk(
+                ctx, [parser.customer(n, r) for n, r in chunk]
+            )
+            for name in ("created", "updated", "unchanged", "merged"):
+                setattr(total, name, getattr(total, name) + getattr(result, name))
+            rejects += result.rejected
+            read, last = read + len(chunk), chunk[-1][0]
+            if progress:
+                job.read, job.rows_done = read, last
+                progress(job)
+        transaction.set_rollback(True)
+    total.rejected = rejects
+    with transaction.atomic():
+        _save_rejects(job, total)
+        _count(job, total, read=read, last_row=last)
+
+
+def _save_rejects(job: ImportJob, result: ChunkResult) -> None:
+    ImportReject.objects.bulk_create(
+        [
+            ImportReject(
+                job=job,
+                row_number=r.row_number,
+                column=e.column,
+                value=e.value,
+                reason=e.reason,
+                code=e.code,
+                raw=r.raw,
+            )
+            for r, e in result.rejected
+        ],
+        batch_size=1000,
+    )
+
+
+def _count(job: ImportJob, result: ChunkResult, *, read: int, last_row: int) -> None:
+    rejected_rows = len({r.row_number for r, _e in result.rejected})
+    ImportJob.objects.filter(pk=job.pk).update(
+        rows_done=last_row,
+        read=F("read") + read,
+        created=F("created") + result.created,
+        updated=F("updated") + result.updated,
+        unchanged=F("unchanged") + result.unchanged,
+        merged=F("merged") + result.merged,
+        rejected=F("rejected") + rejected_rows,
+    )
+
+
+def import_rejects_csv(job: ImportJob) -> str:
+    """The rejected rows as CSV: row, column, value, reason, then the row as
+    it was read, so a corrected copy can be imported again."""
+    out = io.StringIO()
+    headers = list(open_table(Path(job.file_path), sheet=job.sheet).headers)
+    writer = csv.writer(out)
+    writer.writerow([_("row"), _("column"), _("value"), _("reason"), *headers])
+    for reject in job.rejects.all():
+        writer.writerow(
+            [
+                reject.row_number,
+                reject.column,
+                reject.value,
+                reject.reason,
+                *(reject.raw.get(h, "") for h in headers),
+            ]
+        )
+    return out.getvalue()

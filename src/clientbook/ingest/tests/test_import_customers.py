@@ -1,0 +1,344 @@
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+
+import openpyxl
+import pytest
+from django.utils import translation
+
+from clientbook.customers.models import Customer, Identifier
+from clientbook.customers.services import custom_field_define, customer_create
+from clientbook.ingest.models import ImportJob, ImportReject, SourceRecord
+from clientbook.ingest.services import (
+    import_job_create,
+    import_job_run,
+    import_rejects_csv,
+    mapping_template_save,
+)
+from clientbook.privacy.models import AuditEntry, Consent
+
+pytestmark = pytest.mark.django_db
+
+HEADERS = [
+    "姓名",
+    "性别",
+    "生日",
+    "手机号码",
+    "身份证号",
+    "邮箱",
+    "会员卡号",
+    "地址",
+    "标签",
+    "短信营销",
+]
+ROWS = [
+    [
+        "张三",
+        "男",
+        "1985/3/2",
+        "138 0013 8000",
+        "110105198503020011",
+        "zs@example.com",
+        "M001",
+        "上海市黄浦区南京东路1号",
+        "VIP、老客",
+        "是",
+    ],
+    ["李四", "女", "1990年7月20日", "+86 139-0013-9000", "", "", "M002", "", "", ""],
+    ["王五", "M", "not a date", "13700137000", "", "", "", "", "", ""],
+    ["赵六", "F", "19920101", "12345", "", "", "", "", "", ""],
+    ["", "女", "", "13600136000", "", "", "", "", "", ""],
+    ["钱七", "2", "33000", "13500135000", "", "qq@EXAMPLE.com", "M003", "", "", "否"],
+]
+
+
+def write_csv(path: Path, headers, rows, encoding="utf-8-sig") -> Path:
+    with path.open("w", encoding=encoding, newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(headers)
+        writer.writerows(rows)
+    return path
+
+
+def run(path, source, actor=None, **kwargs) -> ImportJob:
+    job = import_job_create(path=path, source=source, actor=actor, **kwargs)
+    return import_job_run(job=job)
+
+
+def test_import_writes_good_rows_and_keeps_bad_ones_with_reasons(
+    tmp_path, source, manager
+):
+    path = write_csv(tmp_path / "会员.csv", HEADERS, ROWS)
+
+    job = run(path, source, manager)
+
+    assert (job.read, job.created, job.rejected, job.status) == (6, 3, 3, "done")
+    zhang = Customer.objects.get(name="张三")
+    assert zhang.gender == "M" and zhang.birth_date == dt.date(1985, 3, 2)
+    assert set(zhang.identifiers.values_list("type", "value")) == {
+        ("mobile", "+8613800138000"),
+        ("national_id", "110105198503020011"),
+        ("email", "zs@example.com"),
+        ("membership", "M001"),
+    }
+    assert sorted(zhang.tags.values_list("name", flat=True)) == ["VIP", "老客"]
+    assert zhang.addresses.get().raw == "上海市黄浦区南京东路1号"
+    assert Consent.objects.get(customer=zhang).status == "granted"
+    assert Customer.objects.get(name="钱七").birth_date == dt.date(
+        1990, 5, 6
+    )  # Excel serial
+    rejects = {(r.row_number, r.column, r.value, r.code) for r in job.rejects.all()}
+    assert rejects == {
+        (3, "生日", "not a date", "invalid"),
+        (4, "手机号码", "12345", "invalid"),
+        (5, "姓名", "", "required"),
+    }
+    reasons = {r.row_number: r.reason for r in job.rejects.all()}
+    assert reasons[3] and reasons[4] and reasons[3] != reasons[4]
+    assert ImportReject.objects.get(row_number=4).raw["姓名"] == "赵六"
+    audit = AuditEntry.objects.filter(action="customer.create", actor=manager)
+    assert audit.count() == 3 and audit.first().after["import_job"] == str(job.uuid)
+
+
+def test_reimporting_the_same_file_changes_nothing(tmp_path, source):
+    path = write_csv(tmp_path / "a.csv", HEADERS, ROWS)
+    run(path, source)
+    before = (
+        Customer.objects.count(),
+        Identifier.objects.count(),
+        AuditEntry.objects.count(),
+        Consent.objects.count(),
+    )
+    stamps = list(Customer.objects.order_by("pk").values_list("updated_at", flat=True))
+
+    again = run(path, source)
+
+    assert (again.created, again.updated, again.unchanged, again.rejected) == (
+        0,
+        0,
+        3,
+        3,
+    )
+    after = (
+        Customer.objects.count(),
+        Identifier.objects.count(),
+        AuditEntry.objects.count() - 1,
+        Consent.objects.count(),
+    )  # - import.create
+    assert after == before
+    assert (
+        list(Customer.objects.order_by("pk").values_list("updated_at", flat=True))
+        == stamps
+    )
+
+
+def test_corrected_rejects_complete_the_import(tmp_path, source):
+    path = write_csv(tmp_path / "a.csv", HEADERS, ROWS)
+    job = run(path, source)
+    with translation.override("en"):
+        report = list(csv.reader(import_rejects_csv(job).splitlines()))
+    assert report[0][:4] == ["row", "column", "value", "reason"]
+    fixed = []
+    for row in report[1:]:
+        data = dict(zip(report[0][4:], row[4:], strict=True))
+        data.update(
+            {
+                "生日": "1980-01-01",
+                "手机号码": data["手机号码"].replace("12345", "13300133000"),
+                "姓名": data["姓名"] or "孙八",
+            }
+        )
+        fixed.append([data[h] for h in HEADERS])
+
+    second = run(write_csv(tmp_path / "fixed.csv", HEADERS, fixed), source)
+
+    assert (second.created, second.rejected) == (3, 0)
+    assert Customer.objects.count() == 6
+
+
+def test_dry_run_writes_nothing_but_reports(tmp_path, source):
+    path = write_csv(tmp_path / "a.csv", HEADERS, ROWS)
+
+    job = run(path, source, dry_run=True)
+
+    assert (job.created, job.rejected, job.dry_run) == (3, 3, True)
+    assert job.rejects.count() == 3
+    assert not Customer.objects.exists()
+    assert not SourceRecord.objects.exists()
+
+
+def test_gb18030_csv_is_detected(tmp_path, source):
+    path = write_csv(tmp_path / "gbk.csv", HEADERS, ROWS[:2], encoding="gb18030")
+    job = run(path, source)
+    assert job.created == 2
+    assert Customer.objects.filter(name="李四").exists()
+
+
+def test_xlsx_any_sheet_and_numbers_as_typed(tmp_path, source):
+    book = openpyxl.Workbook()
+    book.active.title = "说明"
+    book.active.append(["这是说明页"])
+    sheet = book.create_sheet("客户")
+    sheet.append(["姓名", "手机", "出生日期"])
+    sheet.append(["周九", 13800138001, dt.datetime(1970, 1, 2)])
+    path = tmp_path / "book.xlsx"
+    book.save(path)
+
+    job = run(path, source, sheet="客户")
+
+    assert job.created == 1
+    customer = Customer.objects.get()
+    assert customer.birth_date == dt.date(1970, 1, 2)
+    assert customer.identifiers.get().value == "+8613800138001"
+
+
+def test_json_lines(tmp_path, source):
+    path = tmp_path / "web.jsonl"
+    lines = [
+        {"name": "吴十", "email": "Wu@Example.com", "gender": "F"},
+        "oops",
+        {"name": "郑十一", "mobile": "13900139001"},
+    ]
+    path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n")
+
+    job = run(path, source)
+
+    assert (job.created, job.rejected) == (2, 1)
+    assert Identifier.objects.get(type="email").value == "wu@example.com"
+
+
+def test_matches_existing_customer_by_hard_identifier_across_id_forms(
+    tmp_path, source, branch
+):
+    known = customer_create(
+        name="张三",
+        source=source,
+        branch=branch,
+        identifiers=[{"type": "national_id", "value": "110105491231002"}],
+    )
+    path = write_csv(
+        tmp_path / "b.csv",
+        ["姓名", "身份证", "邮箱", "职业"],
+        [["张三", "11010519491231002X", "new@example.com", "教师"]],
+    )
+
+    job = run(path, source)
+
+    assert (job.created, job.updated) == (0, 1)
+    known.refresh_from_db()
+    assert known.occupation == "教师"
+    assert known.identifiers.filter(type="email", value="new@example.com").exists()
+    entry = AuditEntry.objects.get(action="customer.import_update")
+    assert entry.before == {"occupation": ""} and entry.after["occupation"] == "教师"
+
+
+def test_row_whose_identifiers_point_to_two_customers_is_rejected(
+    tmp_path, source, branch
+):
+    a = customer_create(
+        name="甲",
+        source=source,
+        branch=branch,
+        identifiers=[{"type": "mobile", "value": "13800138000"}],
+    )
+    customer_create(
+        name="乙",
+        source=source,
+        branch=branch,
+        identifiers=[{"type": "email", "value": "b@example.com"}],
+    )
+    path = write_csv(
+        tmp_path / "c.csv",
+        ["姓名", "手机", "邮箱"],
+        [["甲乙", "13800138000", "b@example.com"]],
+    )
+
+    job = run(path, source)
+
+    reject = job.rejects.get()
+    assert reject.code == "identifier_conflict"
+    assert (
+        "甲" in reject.reason and "乙" in reject.reason and str(a.uuid) in reject.reason
+    )
+    assert Customer.objects.count() == 2
+
+
+def test_duplicates_in_one_file_become_one_customer(tmp_path, source, settings):
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_CHUNK_ROWS": 2}
+    rows = [
+        ["冯一", "13800138000", ""],
+        ["冯一", "138-0013-8000", "f@example.com"],
+        ["x", "", ""],
+        ["冯一", "", "f@example.com"],
+    ]
+    path = write_csv(tmp_path / "d.csv", ["姓名", "手机", "邮箱"], rows)
+
+    job = run(path, source)
+
+    assert job.created == 2  # 冯一 and x
+    assert job.merged == 1  # row 2, in the same chunk as row 1
+    assert job.updated == 1  # row 4, in a later chunk, matched by the email
+    feng = Customer.objects.get(name="冯一")
+    assert feng.identifiers.count() == 2
+
+
+def test_mapping_template_maps_the_next_file(tmp_path, source):
+    headers = ["客户全称", "联系手机"]
+    mapping_template_save(
+        source=source,
+        kind="customers",
+        name="门店登记表",
+        mapping={"客户全称": "name", "联系手机": "mobile"},
+    )
+    path = write_csv(tmp_path / "e.csv", headers, [["褚二", "13800138000"]])
+
+    job = import_job_create(path=path, source=source)
+
+    assert job.mapping == {"客户全称": "name", "联系手机": "mobile"}
+    assert import_job_run(job=job).created == 1
+
+
+def test_custom_fields_and_preferences(tmp_path, source, admin_user):
+    custom_field_define(
+        key="visits",
+        label="到店次数",
+        customer_kind="individual",
+        field_type="integer",
+        actor=admin_user,
+    )
+    path = write_csv(
+        tmp_path / "f.csv",
+        ["姓名", "到店次数", "饮品"],
+        [["卫三", "7", "胡萝卜汁"], ["蒋四", "七", ""]],
+    )
+    job = import_job_create(
+        path=path,
+        source=source,
+        mapping={
+            "姓名": "name",
+            "到店次数": "custom:visits",
+            "饮品": "preference:饮品",
+        },
+    )
+
+    job = import_job_run(job=job)
+
+    assert (job.created, job.rejected) == (1, 1)
+    wei = Customer.objects.get(name="卫三")
+    assert wei.custom_values.get().value_integer == 7
+    assert wei.preferences.get().value == "胡萝卜汁"
+    assert job.rejects.get().column == "到店次数"
+
+
+def test_bad_mapping_is_refused_naming_the_column(tmp_path, source):
+    from clientbook.errors import ValidationFailed
+
+    path = write_csv(tmp_path / "g.csv", ["姓名"], [["a"]])
+    with pytest.raises(ValidationFailed) as err:
+        import_job_create(path=path, source=source, mapping={"姓名": "nonsense"})
+    assert err.value.field == "mapping.姓名"
+    with pytest.raises(ValidationFailed) as err:
+        import_job_create(path=path, source=source, mapping={"手机": "mobile"})
+    assert err.value.code == "unknown_column"
+    assert not ImportJob.objects.exists()
