@@ -85,9 +85,8 @@ def test_import_writes_good_rows_and_keeps_bad_ones_with_reasons(
     assert sorted(zhang.tags.values_list("name", flat=True)) == ["VIP", "老客"]
     assert zhang.addresses.get().raw == "上海市黄浦区南京东路1号"
     assert Consent.objects.get(customer=zhang).status == "granted"
-    assert Customer.objects.get(name="钱七").birth_date == dt.date(
-        1990, 5, 6
-    )  # Excel serial
+    # 33000 is an Excel serial date: days since 1899-12-30.
+    assert Customer.objects.get(name="钱七").birth_date == dt.date(1990, 5, 7)
     rejects = {(r.row_number, r.column, r.value, r.code) for r in job.rejects.all()}
     assert rejects == {
         (3, "生日", "not a date", "invalid"),
