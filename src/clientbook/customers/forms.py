@@ -176,7 +176,9 @@ class CustomerForm(ServiceForm):
         required=False,
         help_text=_("Separate tags with commas."),
     )
-    notes = forms.CharField(label=_("Notes"), required=False, widget=forms.Textarea)
+    notes = forms.CharField(
+        label=_("Notes"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
     source = source_field()
 
     def __init__(

@@ -62,7 +62,9 @@ def customer(transactional_db, source, branch, manager):
 
 
 @pytest.mark.browser
-def test_log_in_search_and_open_the_360_page(chromium, live_server, customer):
+def test_log_in_search_and_open_the_360_page(customer, live_server, chromium):
+    # The database comes first so that the live server (and its connections)
+    # is stopped before the test database is dropped.
     context = chromium.new_context(
         locale="zh-CN", viewport={"width": 1280, "height": 900}
     )
