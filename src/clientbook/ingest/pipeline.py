@@ -102,13 +102,14 @@ def _add(total: ChunkResult, part: ChunkResult) -> None:
     total.rejected += part.rejected
 
 
-@dataclass
+@dataclass(eq=False)
 class Plan:
     """What to do with one customer: a new one (customer is None) or an
     existing one, and the rows that describe it."""
 
     customer: Customer | None
     records: list[CustomerRecord] = field(default_factory=list)
+    is_new: bool = False
 
 
 def _apply(ctx: Context, records: list[CustomerRecord]) -> ChunkResult:
@@ -198,7 +199,7 @@ def _plan(ctx, good, holders, known, customers, result) -> list[Plan]:
             plan = next(iter(waiting.values()))
             result.merged += 1
         else:
-            plan = Plan(None)
+            plan = Plan(None, is_new=True)
             plans.append(plan)
         plan.records.append(record)
         if plan.customer is None:
@@ -231,28 +232,30 @@ def _conflict(record, holders, customers) -> RowError:
 
 
 def _write(ctx: Context, plans: list[Plan], known: dict, result: ChunkResult) -> None:
-    new = [p for p in plans if p.customer is None]
+    new = [p for p in plans if p.is_new]
     for plan in new:
+        # Later rows of the same new customer fill in what the first lacked.
         plan.customer = _new_customer(ctx, plan.records[0])
+        for record in plan.records[1:]:
+            _merge_profile(plan.customer, record, changes={})
     Customer.objects.bulk_create([p.customer for p in new], batch_size=1000)
     result.created += len(new)
     changes = {}
     for plan in plans:
-        if plan in new:
-            for record in plan.records[1:]:
-                _merge_profile(plan.customer, record, changes={})
+        if plan.is_new:
             continue
         before = {f: _jsonable(getattr(plan.customer, f)) for f in PROFILE_ORDER}
         changed: dict[str, Any] = {}
         for record in plan.records:
             _merge_profile(plan.customer, record, changes=changed)
-        changes[plan.customer.pk] = ({f: before[f] for f in changed}, changed)
-    _save_updates(plans, new, changes)
-    children = _children(ctx, plans, new={p.customer.pk for p in new})
-    updated = {pk for pk, (_b, after) in changes.items() if after} | children
+        changes[plan.customer.pk] = ({f: before.get(f) for f in changed}, changed)
+    _save_updates(plans, changes)
+    touched = _children(ctx, plans, new={p.customer.pk for p in new})
+    updated = {pk for pk, (_b, after) in changes.items() if after}
+    updated |= touched - {p.customer.pk for p in new}
     result.updated += len(updated)
     result.unchanged += sum(
-        1 for p in plans if p not in new and p.customer.pk not in updated
+        1 for p in plans if not p.is_new and p.customer.pk not in updated
     )
     _source_records(ctx, plans, known)
     _audit(ctx, new, changes, updated)
@@ -286,14 +289,14 @@ def _merge_profile(
         )
 
 
-def _save_updates(plans, new, changes) -> None:
+def _save_updates(plans, changes) -> None:
     fields = {f for _pk, (_b, after) in changes.items() for f in after}
     if not fields:
         return
     fields = {"branch_id" if f == "branch" else f for f in fields}
     if "name" in fields:
         fields |= {"name_pinyin", "name_initials"}
-    changed = [p.customer for p in plans if p not in new and changes[p.customer.pk][1]]
+    changed = [p.customer for p in plans if not p.is_new and changes[p.customer.pk][1]]
     for customer in changed:
         customer.updated_at = timezone.now()
     Customer.objects.bulk_update(changed, [*fields, "updated_at"], batch_size=1000)

@@ -266,20 +266,23 @@ def test_row_whose_identifiers_point_to_two_customers_is_rejected(
 def test_duplicates_in_one_file_become_one_customer(tmp_path, source, settings):
     settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_CHUNK_ROWS": 2}
     rows = [
-        ["冯一", "13800138000", ""],
-        ["冯一", "138-0013-8000", "f@example.com"],
-        ["x", "", ""],
-        ["冯一", "", "f@example.com"],
+        ["冯一", "13800138000", "", ""],
+        ["冯一", "138-0013-8000", "f@example.com", ""],
+        ["x", "", "", ""],
+        ["冯一", "", "f@example.com", "1988-08-08"],
+        ["冯一", "", "f@example.com", ""],
     ]
-    path = write_csv(tmp_path / "d.csv", ["姓名", "手机", "邮箱"], rows)
+    path = write_csv(tmp_path / "d.csv", ["姓名", "手机", "邮箱", "生日"], rows)
 
     job = run(path, source)
 
     assert job.created == 2  # 冯一 and x
     assert job.merged == 1  # row 2, in the same chunk as row 1
-    assert job.updated == 1  # row 4, in a later chunk, matched by the email
+    assert job.updated == 1  # row 4, a later chunk, matched by the email, adds a date
+    assert job.unchanged == 1  # row 5 tells nothing new
     feng = Customer.objects.get(name="冯一")
     assert feng.identifiers.count() == 2
+    assert feng.birth_date == dt.date(1988, 8, 8)
 
 
 def test_mapping_template_maps_the_next_file(tmp_path, source):
