@@ -73,7 +73,10 @@ TEMPLATES = [
 def _database() -> dict:
     url = os.environ.get("DATABASE_URL")
     if url:
-        return dj_database_url.parse(url, conn_max_age=60)
+        database = dj_database_url.parse(url, conn_max_age=60)
+        # One test database per process, so that two test runs never share one.
+        database["TEST"] = {"NAME": f"test_{database['NAME']}_{os.getpid()}"}
+        return database
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     return {
         "ENGINE": "django.db.backends.sqlite3",

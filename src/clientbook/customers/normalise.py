@@ -101,8 +101,9 @@ def identifier(type_: str, value: str) -> str:
         number, kind = phone(text)
         if kind != type_:
             raise NormaliseError(
-                _("this is a %(kind)s number, not a %(type)s number")
-                % {"kind": _(kind), "type": _(type_)}
+                _("this is a landline number, not a mobile number")
+                if kind == "landline"
+                else _("this is a mobile number, not a landline number")
             )
         return number
     if type_ == "email":
@@ -200,3 +201,38 @@ def money(value) -> decimal.Decimal:
     if not amount.is_finite():
         raise NormaliseError(_("not an amount of money"))
     return -amount if negative else amount
+
+
+def datetime_value(value, *, tz: dt.tzinfo) -> dt.datetime:
+    """A date and time in the common forms ("2024-07-20 10:30", "2024/7/20
+    10:30:00", "2024年7月20日 10时30分", ISO 8601 with or without an offset, an
+    Excel serial with a fraction, or a date alone, taken as midnight), aware:
+    a time without an offset is read in `tz`."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        text = halfwidth(str(value)).strip()
+        moment = _parse_datetime(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def _parse_datetime(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text.replace("/", "-"))
+    except ValueError:
+        pass
+    if re.fullmatch(r"\d{5}\.\d+", text):
+        whole, fraction = divmod(float(text), 1)
+        day = date_value(str(int(whole)))
+        return dt.datetime.combine(day, dt.time()) + dt.timedelta(days=fraction)
+    match = re.fullmatch(
+        r"(.+?)[ T]+(\d{1,2})[:时](\d{1,2})(?:[:分](\d{1,2})秒?)?分?", text
+    )
+    if match:
+        day = date_value(match.group(1))
+        hour, minute, second = (int(g or 0) for g in match.groups()[1:])
+        try:
+            return dt.datetime.combine(day, dt.time(hour, minute, second))
+        except ValueError:
+            raise NormaliseError(_("no such time of day")) from None
+    return dt.datetime.combine(date_value(text), dt.time())

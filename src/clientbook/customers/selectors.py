@@ -62,28 +62,29 @@ def customer_search(
     *, user, query: str, limit: int | None = None
 ) -> QuerySet[Customer]:
     """Finds customers by name (prefix, pinyin or initials), phone, national ID,
-    email, membership or any other identifier. Each branch of the search is an
-    indexed lookup, so it stays fast on millions of customers."""
+    email, membership or any other identifier.
+
+    Each way of matching runs as its own indexed lookup with a limit, and the
+    ids are combined: one query OR-ing them makes PostgreSQL scan every
+    customer (measured in bench/: 126 ms p99 at 100k customers, against 6 ms).
+    """
     limit = limit or settings.CLIENTBOOK["SEARCH_LIMIT"]
     text = normalise.halfwidth(query or "").strip()
     base = customer_list_for_user(user=user)
     if not text:
         return base.none()
-    condition = Q(
-        pk__in=Identifier.objects.filter(_identifier_matches(text)).values(
-            "customer_id"
-        )
-    )
+    by_identifier = Identifier.objects.filter(_identifier_matches(text))
+    ids = set(by_identifier.values_list("customer_id", flat=True)[: limit * 4])
     if not _DIGITS.match(text):
-        name_key = normalise.name(text)
         pinyin, _initials = normalise.name_keys(text)
-        condition |= Q(name__startswith=name_key)
+        prefixes = [("name", normalise.name(text))]
         if pinyin:
-            condition |= Q(name_pinyin__startswith=pinyin) | Q(
-                name_initials__startswith=pinyin
-            )
+            prefixes += [("name_pinyin", pinyin), ("name_initials", pinyin)]
+        for column, prefix in prefixes:
+            matches = base.filter(**{f"{column}__startswith": prefix}).order_by(column)
+            ids.update(matches.values_list("pk", flat=True)[:limit])
     return (
-        base.filter(condition).select_related("branch").order_by("name", "id")[:limit]
+        base.filter(pk__in=ids).select_related("branch").order_by("name", "id")[:limit]
     )
 
 

@@ -94,7 +94,7 @@ class OrderDraft:
     lines: list[OrderLine] = field(default_factory=list)
 
 
-def _order_draft(
+def order_draft(
     *,
     customer: Customer,
     number: str,
@@ -107,6 +107,11 @@ def _order_draft(
     channel: str = SalesChannel.STORE,
     currency: str | None = None,
 ) -> OrderDraft:
+    """Checks and prices an order without saving it (see `orders_save`).
+
+    Raises:
+        ValidationFailed: naming the field, e.g. "lines.2.quantity".
+    """
     number = str(number or "").strip()
     if not number:
         raise ValidationFailed(
@@ -211,9 +216,10 @@ def _line(
     )
 
 
-def _products_for(
+def products_for(
     lines_lists: Iterable[Sequence[Mapping[str, Any]]],
 ) -> dict[str, Product]:
+    """The products the lines name by SKU, fetched in one query."""
     skus = {
         str(line.get("sku"))
         for lines in lines_lists
@@ -223,7 +229,8 @@ def _products_for(
     return {p.sku: p for p in Product.objects.filter(sku__in=skus)}
 
 
-def _save_drafts(drafts: list[OrderDraft], actor) -> list[Order]:
+def orders_save(drafts: list[OrderDraft], actor) -> list[Order]:
+    """Saves checked orders, their lines and audit entries in bulk."""
     orders = Order.objects.bulk_create([d.order for d in drafts])
     for draft in drafts:
         for line in draft.lines:
@@ -273,16 +280,16 @@ def order_create(
             field="number",
             value=number,
         )
-    draft = _order_draft(
+    draft = order_draft(
         customer=customer,
         number=number,
         ordered_at=ordered_at,
         lines=lines,
         source=source,
-        products=_products_for([lines]),
+        products=products_for([lines]),
         **fields,
     )
-    return _save_drafts([draft], actor)[0]
+    return orders_save([draft], actor)[0]
 
 
 @dataclass
@@ -309,7 +316,7 @@ def order_bulk_create(
 
         uuids = [str(i.get("customer", "")) for i in items if isinstance(i, Mapping)]
         customers = customer_map_for_user(user=actor, uuids=uuids)
-    products = _products_for(
+    products = products_for(
         i["lines"]
         for i in items
         if isinstance(i, Mapping) and isinstance(i.get("lines"), list)
@@ -340,7 +347,7 @@ def order_bulk_create(
         except ClientbookError as exc:
             rejected.append({"index": index, **exc.as_dict()})
     with transaction.atomic():
-        created = _save_drafts(drafts, actor) if drafts else []
+        created = orders_save(drafts, actor) if drafts else []
     return BulkResult(created=created, rejected=rejected)
 
 
@@ -388,7 +395,7 @@ def _bulk_draft(
         for k in ("branch", "salesperson", "channel", "currency")
         if k in item
     }
-    draft = _order_draft(
+    draft = order_draft(
         customer=customer,
         number=number,
         ordered_at=item.get("ordered_at"),

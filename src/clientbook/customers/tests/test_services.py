@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import translation
 
 from clientbook.customers.models import Customer, CustomFieldValue, Identifier
 from clientbook.customers.selectors import customer_search, customer_value_summary
@@ -112,15 +113,16 @@ def test_wrong_identifier_type_for_number(source, branch):
 
 
 def test_bad_check_digit_is_refused_with_reason(source, branch):
-    with pytest.raises(ValidationFailed) as err:
+    with pytest.raises(ValidationFailed) as err, translation.override("en"):
         customer_create(
             name="庚",
             source=source,
             branch=branch,
             identifiers=[{"type": "national_id", "value": "110105194912310021"}],
         )
+    assert err.value.code == "invalid_identifier"
+    assert (err.value.field, err.value.value) == ("national_id", "110105194912310021")
     assert "check digit" in err.value.message
-    assert err.value.value == "110105194912310021"
 
 
 @pytest.fixture

@@ -143,7 +143,8 @@ def test_search_query_count_does_not_grow_with_results(
     client.force_login(manager)
     # when / then: session, user, the user's branch (top bar), two for the
     # view_pii permission check, customers with branches, phones: none per row
-    with django_assert_max_num_queries(7):
+    # Each way of matching is its own indexed lookup (see customer_search).
+    with django_assert_max_num_queries(11):
         response = search(client, "zhang")
     assert response.content.decode().count("/customers/") >= 30
 
