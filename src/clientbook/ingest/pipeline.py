@@ -62,6 +62,7 @@ class Context:
     actor: Any
     scoped_branch_id: int | None  # branch staff import into their branch only
     custom_fields: dict[tuple[str, str], Any] = field(default_factory=dict)
+    columns: dict[str, str] = field(default_factory=dict)  # target → column
     now: dt.datetime = field(default_factory=timezone.now)
     tag_ids: dict[str, int] = field(default_factory=dict)
 

@@ -4,12 +4,15 @@ Every error names the column as it stands in the file, the value and a
 reason a user can act on.
 """
 
+import functools
 import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from clientbook.customers import normalise
@@ -208,11 +211,25 @@ def _address_field(record: CustomerRecord, target: str, value: str) -> None:
 
 
 def _choice(choices, value: str) -> str:
-    text = normalise.halfwidth(value).strip()
-    for choice_value, label in choices.choices:
-        if text.lower() == choice_value or text == str(label):
-            return choice_value
-    raise normalise.NormaliseError(_("not one of the allowed values"))
+    """A choice by its stored value or its label in any language of the product
+    ("phone", "Phone", "电话"), whoever's language is active."""
+    text = normalise.halfwidth(value).strip().lower()
+    found = _choice_names(choices).get(text)
+    if found is None:
+        raise normalise.NormaliseError(_("not one of the allowed values"))
+    return found
+
+
+@functools.cache
+def _choice_names(choices) -> dict[str, str]:
+    names = {}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            names.update(
+                {str(label).lower(): value for value, label in choices.choices}
+            )
+    names.update({value.lower(): value for value in choices.values})
+    return names
 
 
 def _consent_status(value: str) -> str:

@@ -6,6 +6,7 @@ import io
 import itertools
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from clientbook.customers.models import CustomField
 from clientbook.errors import ValidationFailed
+from clientbook.ingest import events
 from clientbook.ingest import mapping as mappings
 from clientbook.ingest.models import (
     ImportJob,
@@ -111,6 +113,13 @@ def import_job_create(
     return job
 
 
+def import_job_enqueue(*, job: ImportJob) -> None:
+    """Hands the job to the background worker once the caller's transaction commits."""
+    from clientbook.ingest.tasks import import_job_task
+
+    transaction.on_commit(lambda: import_job_task.enqueue(job.pk))
+
+
 def import_mapping_suggest(*, headers: list[str], kind: str, source: Source) -> dict:
     """The newest template of this source whose columns the file has, else a
     guess from the header names."""
@@ -179,17 +188,58 @@ def import_job_run(*, job: ImportJob, progress: Progress | None = None) -> Impor
     return job
 
 
-def _context(job: ImportJob) -> tuple[Context, RowParser]:
+@dataclass
+class Steps:
+    """How one kind of import reads rows, groups them and writes a chunk."""
+
+    read: Callable
+    apply: Callable
+    chunks: Callable
+
+
+def _steps(job: ImportJob, ctx: Context) -> Steps:
+    size = settings.CLIENTBOOK["IMPORT_CHUNK_ROWS"]
+    if job.kind == ImportKind.CUSTOMERS:
+        parser = _parser(job)
+        return Steps(
+            parser.customer, apply_customer_chunk, lambda rows: _chunks(rows, size)
+        )
+    if job.kind == ImportKind.ORDERS:
+        number = ctx.columns["order_number"]
+        return Steps(
+            lambda n, raw: events.read_row(job.mapping, n, raw, events.ORDER_PARSE),
+            events.apply_order_chunk,
+            lambda rows: events.order_groups(
+                rows, size, number=lambda i: i[1].get(number)
+            ),
+        )
+    return Steps(
+        lambda n, raw: events.read_row(job.mapping, n, raw, {}),
+        events.apply_interaction_chunk,
+        lambda rows: _chunks(rows, size),
+    )
+
+
+def _context(job: ImportJob) -> Context:
     actor = job.started_by
     scoped = actor.branch_id if actor is not None and is_branch_scoped(actor) else None
     custom = {(f.customer_kind, f.key): f for f in CustomField.objects.all()}
+    columns = {t: c for c, t in job.mapping.items() if t}
+    return Context(
+        job=job,
+        actor=actor,
+        scoped_branch_id=scoped,
+        custom_fields=custom,
+        columns=columns,
+    )
+
+
+def _parser(job: ImportJob) -> RowParser:
     branches = {}
     for pk, code, name in Branch.objects.values_list("pk", "code", "name"):
         branches[code] = branches[code.upper()] = branches[name] = pk
-    parser = RowParser(job.mapping, branches=branches, custom_fields=custom)
-    return Context(
-        job=job, actor=actor, scoped_branch_id=scoped, custom_fields=custom
-    ), parser
+    custom = {(f.customer_kind, f.key): f for f in CustomField.objects.all()}
+    return RowParser(job.mapping, branches=branches, custom_fields=custom)
 
 
 def _rows(job: ImportJob) -> Iterator:
@@ -198,12 +248,12 @@ def _rows(job: ImportJob) -> Iterator:
 
 
 def _run(job: ImportJob, progress: Progress | None) -> None:
-    ctx, parser = _context(job)
-    size = settings.CLIENTBOOK["IMPORT_CHUNK_ROWS"]
-    for chunk in _chunks(_rows(job), size):
-        records = [parser.customer(n, raw) for n, raw in chunk]
+    ctx = _context(job)
+    steps = _steps(job, ctx)
+    for chunk in steps.chunks(_rows(job)):
+        records = [steps.read(n, raw) for n, raw in chunk]
         with transaction.atomic():
-            result = apply_customer_chunk(ctx, records)
+            result = steps.apply(ctx, records)
             _save_rejects(job, result)
             _count(job, result, read=len(chunk), last_row=chunk[-1][0])
         job.refresh_from_db()
@@ -214,15 +264,13 @@ def _run(job: ImportJob, progress: Progress | None) -> None:
 def _dry_run(job: ImportJob, progress: Progress | None) -> None:
     """The whole file in one transaction that is rolled back: the counts and
     rejects are what a real run would give, and nothing is kept."""
-    ctx, parser = _context(job)
-    size = settings.CLIENTBOOK["IMPORT_CHUNK_ROWS"]
+    ctx = _context(job)
+    steps = _steps(job, ctx)
     total, rejects = ChunkResult(), []
     read = last = 0
     with transaction.atomic():
-        for chunk in _chunks(_rows(job), size):
-            result = apply_customer_chunk(
-                ctx, [parser.customer(n, r) for n, r in chunk]
-            )
+        for chunk in steps.chunks(_rows(job)):
+            result = steps.apply(ctx, [steps.read(n, raw) for n, raw in chunk])
             for name in ("created", "updated", "unchanged", "merged"):
                 setattr(total, name, getattr(total, name) + getattr(result, name))
             rejects += result.rejected
