@@ -82,14 +82,22 @@ def _http_error(request, exc: HttpError):
 
 def _routers() -> None:
     from clientbook.activity.api import router as activity
+    from clientbook.analytics.api import router as analytics
     from clientbook.customers.api import router as customers
+    from clientbook.identity.api import router as identity
+    from clientbook.ingest.api import router as ingest
     from clientbook.privacy.api import router as privacy
+    from clientbook.quality.api import router as quality
     from clientbook.sales.api import router as sales
 
     api.add_router("/customers", customers)
     api.add_router("/", privacy)
     api.add_router("/", activity)
     api.add_router("/", sales)
+    api.add_router("/imports", ingest)
+    api.add_router("/duplicates", identity)
+    api.add_router("/quality", quality)
+    api.add_router("/analytics", analytics)
 
 
 _routers()

@@ -34,6 +34,9 @@ INSTALLED_APPS = [
     "clientbook.sales",
     "clientbook.activity",
     "clientbook.ingest",
+    "clientbook.identity",
+    "clientbook.quality",
+    "clientbook.analytics",
     "clientbook.web",
 ]
 

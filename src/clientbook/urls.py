@@ -8,5 +8,9 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("customers/", include("clientbook.customers.urls")),
+    path("imports/", include("clientbook.ingest.urls")),
+    path("duplicates/", include("clientbook.identity.urls")),
+    path("quality/", include("clientbook.quality.urls")),
+    path("analytics/", include("clientbook.analytics.urls")),
     path("", include("clientbook.web.urls")),
 ]

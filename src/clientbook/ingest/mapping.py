@@ -30,6 +30,8 @@ IDENTIFIER_TARGETS = [
 
 CUSTOMER_TARGETS = {
     "name": gettext_lazy("Name"),
+    "family_name": gettext_lazy("Family name"),
+    "given_name": gettext_lazy("Given name"),
     "kind": gettext_lazy("Kind"),
     "gender": gettext_lazy("Gender"),
     "birth_date": gettext_lazy("Birth date"),
@@ -103,6 +105,8 @@ SYNONYMS = {
         "customername",
         "contactname",
     ],
+    "family_name": ["姓", "姓氏", "surname", "familyname", "lastname"],
+    "given_name": ["名", "名字（不含姓）", "givenname", "firstname"],
     "gender": ["性别", "gender", "sex"],
     "birth_date": [
         "生日",
@@ -351,7 +355,7 @@ def validate_mapping(mapping: dict[str, str], *, kind: str, headers: list[str]) 
 
 
 REQUIRED = {
-    "customers": [("name",)],
+    "customers": [("name", "family_name", "given_name")],
     "orders": [("order_number",), ("ordered_at",), ("sku",), tuple(IDENTIFIER_TARGETS)],
     "interactions": [("channel",), ("type",), tuple(IDENTIFIER_TARGETS)],
 }

@@ -50,6 +50,7 @@ class CustomerRecord:
     tags: list[str] = field(default_factory=list)
     branch_id: int | None = None
     external_id: str = ""
+    name_parts: dict[str, str] = field(default_factory=dict)
     errors: list[RowError] = field(default_factory=list)
 
     @property
@@ -127,6 +128,8 @@ class RowParser:
                 custom.append((column, target[7:], value))
             elif value:
                 self._checked(record, column, value, self._customer_field, target)
+        if "name" not in record.profile and record.name_parts:
+            record.profile["name"] = _full_name(**record.name_parts)
         # Custom fields are declared per kind of customer, known only now.
         kind = record.profile.get("kind", CustomerKind.INDIVIDUAL)
         for column, key, value in custom:
@@ -171,6 +174,8 @@ class RowParser:
     def _profile_field(self, record: CustomerRecord, target: str, value: str) -> None:
         if target == "name":
             record.profile["name"] = normalise.name(value)[:200]
+        elif target in ("family_name", "given_name"):
+            record.name_parts[target] = normalise.name(value)
         elif target == "gender":
             record.profile["gender"] = normalise.gender(value)
         elif target == "birth_date":
@@ -198,6 +203,13 @@ class RowParser:
         if branch_id is None:
             raise normalise.NormaliseError(_("no such branch"))
         return branch_id
+
+
+def _full_name(family_name: str = "", given_name: str = "") -> str:
+    """张 + 三 → 张三; Smith + John → John Smith."""
+    if (family_name + given_name).isascii():
+        return " ".join(p for p in (given_name, family_name) if p)
+    return family_name + given_name
 
 
 def _address_field(record: CustomerRecord, target: str, value: str) -> None:
