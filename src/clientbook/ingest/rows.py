@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from clientbook.customers import normalise
+from clientbook.customers import geo, normalise
 from clientbook.customers.models import (
     HARD_IDENTIFIER_TYPES,
     AddressType,
@@ -130,6 +130,7 @@ class RowParser:
                 self._checked(record, column, value, self._customer_field, target)
         if "name" not in record.profile and record.name_parts:
             record.profile["name"] = _full_name(**record.name_parts)
+        self._check_national_id(record)
         # Custom fields are declared per kind of customer, known only now.
         kind = record.profile.get("kind", CustomerKind.INDIVIDUAL)
         for column, key, value in custom:
@@ -140,6 +141,49 @@ class RowParser:
                 RowError(column, "", _("a customer needs a name"), "required")
             )
         return record
+
+    def _check_national_id(self, record: CustomerRecord) -> None:
+        """A 身份证 number holds a birth date and a sex: missing ones are taken
+        from it, and a row that says otherwise is refused, not silently fixed."""
+        number = next((v for t, v in record.identifiers if t == "national_id"), None)
+        if number is None:
+            return
+        holder = normalise.national_id(number)
+        for target, derived in (
+            ("birth_date", holder.birth_date),
+            ("gender", holder.gender),
+        ):
+            given = record.profile.get(target)
+            if given in (None, ""):
+                record.profile[target] = derived
+            elif given != derived:
+                column = next((c for c, t in self.columns if t == target), target)
+                record.errors.append(
+                    RowError(
+                        column,
+                        str(record.raw.get(column, given)),
+                        _("the national ID %(number)s says %(derived)s")
+                        % {"number": number, "derived": derived},
+                        "id_conflict",
+                    )
+                )
+
+    def split_addresses(self, records: list[CustomerRecord]) -> None:
+        """Splits one-line addresses into province / city / district / street,
+        for a whole chunk at once; parts given in their own columns win."""
+        pending = [r for r in records if r.address.get("raw") and not r.errors]
+        for record, split in zip(
+            pending,
+            geo.split_addresses([r.address["raw"] for r in pending]),
+            strict=True,
+        ):
+            for part in ("province", "city", "district", "street", "postcode"):
+                if getattr(split, part) and not record.address.get(part + "_given"):
+                    record.address[part] = getattr(split, part)
+            record.address["is_valid"] = split.found and not split.ambiguous
+        for record in records:
+            for part in ("province", "city", "district", "street", "postcode"):
+                record.address.pop(part + "_given", None)
 
     @staticmethod
     def _checked(record: CustomerRecord, column: str, value: str, parse, *args) -> None:
@@ -220,6 +264,7 @@ def _address_field(record: CustomerRecord, target: str, value: str) -> None:
         record.address["type"] = _choice(AddressType, value)
     else:
         record.address[target] = normalise.name(value)[: _TEXT_TARGETS[target]]
+        record.address[target + "_given"] = True
 
 
 def _choice(choices, value: str) -> str:

@@ -228,8 +228,11 @@ def test_matches_existing_customer_by_hard_identifier_across_id_forms(
     known.refresh_from_db()
     assert known.occupation == "教师"
     assert known.identifiers.filter(type="email", value="new@example.com").exists()
+    # The birth date and sex the profile lacked are read from the national ID.
+    assert (known.birth_date, known.gender) == (dt.date(1949, 12, 31), "F")
     entry = AuditEntry.objects.get(action="customer.import_update")
-    assert entry.before == {"occupation": ""} and entry.after["occupation"] == "教师"
+    assert entry.before == {"occupation": "", "birth_date": None, "gender": ""}
+    assert entry.after["occupation"] == "教师"
 
 
 def test_row_whose_identifiers_point_to_two_customers_is_rejected(
@@ -344,3 +347,51 @@ def test_bad_mapping_is_refused_naming_the_column(tmp_path, source):
         import_job_create(path=path, source=source, mapping={"手机": "mobile"})
     assert err.value.code == "unknown_column"
     assert not ImportJob.objects.exists()
+
+
+def test_national_id_conflicting_with_birth_date_or_sex_is_refused(tmp_path, source):
+    path = write_csv(
+        tmp_path / "h.csv",
+        ["姓名", "身份证号", "生日", "性别"],
+        [
+            ["甲", "110105198503020011", "1985-03-02", "男"],
+            ["乙", "11010519491231002X", "1950-01-01", "女"],
+            ["丙", "110105491231002", "", "男"],
+        ],
+    )
+
+    job = run(path, source)
+
+    assert (job.created, job.rejected) == (1, 2)
+    rejects = {(r.row_number, r.column, r.code) for r in job.rejects.all()}
+    assert rejects == {(2, "生日", "id_conflict"), (3, "性别", "id_conflict")}
+
+
+def test_one_line_addresses_are_split(tmp_path, source):
+    path = write_csv(
+        tmp_path / "i.csv",
+        ["姓名", "地址", "邮编"],
+        [
+            ["甲", "浙江杭州西湖区文三路100号", ""],
+            ["乙", "朝阳区建国路88号", ""],
+            ["丙", "上海市徐汇区漕溪北路88号", "200030"],
+        ],
+    )
+
+    run(path, source)
+
+    hangzhou = Customer.objects.get(name="甲").addresses.get()
+    assert (
+        hangzhou.province,
+        hangzhou.city,
+        hangzhou.district,
+        hangzhou.street,
+        hangzhou.postcode,
+        hangzhou.is_valid,
+    ) == ("浙江省", "杭州市", "西湖区", "文三路100号", "310000", True)
+    # 朝阳区 is in Beijing and in Changchun: not placed, and marked for checking.
+    chaoyang = Customer.objects.get(name="乙").addresses.get()
+    assert (chaoyang.province, chaoyang.city, chaoyang.is_valid) == ("", "", False)
+    assert chaoyang.raw == "朝阳区建国路88号"
+    shanghai = Customer.objects.get(name="丙").addresses.get()
+    assert (shanghai.city, shanghai.postcode) == ("上海市", "200030")
