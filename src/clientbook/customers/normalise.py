@@ -138,7 +138,8 @@ _EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 def date_value(value) -> dt.date:
     """2024-07-20, 2024/7/20, 2024.7.20, 2024年7月20日, 20240720, an Excel
-    serial number (e.g. 45493) or a datetime, as a date. Day-first and
+    serial number of five digits (e.g. 45493; shorter ones would be taken for
+    years or counts) or a datetime, as a date. Day-first and
     month-first forms (07/20/2024) are refused: they cannot be told apart."""
     if isinstance(value, dt.datetime):
         return value.date()
@@ -236,3 +237,56 @@ def _parse_datetime(text: str) -> dt.datetime:
         except ValueError:
             raise NormaliseError(_("no such time of day")) from None
     return dt.datetime.combine(date_value(text), dt.time())
+
+
+# Legal-form suffixes that do not tell one organisation from another, longest
+# first so that 股份有限公司 is removed whole before 有限公司 could match.
+_ORG_SUFFIXES = sorted(
+    [
+        "股份有限公司",
+        "有限责任公司",
+        "有限公司",
+        "集团有限公司",
+        "集团公司",
+        "集团",
+        "公司",
+        "分公司",
+        "co ltd",
+        "co., ltd.",
+        "co., ltd",
+        "co.,ltd.",
+        "co.,ltd",
+        "co ltd.",
+        "company limited",
+        "limited",
+        "ltd.",
+        "ltd",
+        "inc.",
+        "inc",
+        "corp.",
+        "corp",
+        "corporation",
+        "llc",
+        "gmbh",
+        "co.",
+    ],
+    key=len,
+    reverse=True,
+)
+
+
+def organisation_key(value: str) -> str:
+    """A match key for an organisation's name: half-width, lower case, legal
+    forms removed from the end, punctuation and spaces dropped. "北京某某科技
+    股份有限公司" and "北京某某科技有限公司" share a key; so do "ACME Co., Ltd."
+    and "Acme Limited"."""
+    text = name(value).lower().replace("（", "(").replace("）", ")")
+    text = re.sub(r"\(.*?\)$", "", text).strip()  # a trailing "(北京)" branch note
+    changed = True
+    while changed:
+        changed = False
+        for suffix in _ORG_SUFFIXES:
+            if text.endswith(suffix) and len(text) > len(suffix):
+                text = text[: -len(suffix)].rstrip(" ,.")
+                changed = True
+    return re.sub(r"[\s\W_]+", "", text)

@@ -100,3 +100,89 @@ def test_masks():
     assert mask_identifier("mobile", "+8613800138000") == "+86138****8000"
     assert mask_identifier("landline", "+861062345678") == "+8610****5678"
     assert mask_identifier("email", "a@b.cn") == "a@b.cn"
+
+
+@given(
+    st.dates(min_value=dt.date(1900, 3, 1), max_value=dt.date(2099, 12, 31)),
+    st.sampled_from(
+        [
+            "{d:%Y-%m-%d}",
+            "{d.year}/{d.month}/{d.day}",
+            "{d:%Y%m%d}",
+            "{d.year}年{d.month}月{d.day}日",
+            "{d.year}.{d.month:02d}.{d.day}",
+            "serial",
+        ]
+    ),
+)
+def test_every_written_form_of_a_date_reads_back(day, form):
+    if form == "serial":
+        # Only five-digit serials (1927-05-18 on) are read: "2024" is a year.
+        serial = (day - dt.date(1899, 12, 30)).days
+        if serial < 10_000:
+            return
+        text = str(serial)
+    else:
+        text = form.format(d=day)
+    assert normalise.date_value(text) == day
+    assert normalise.date_value(text.translate(FULLWIDTH)) == day
+
+
+@pytest.mark.parametrize(
+    "text", ["2024-02-30", "07/20/2024", "20/07/2024", "昨天", "1"]
+)
+def test_impossible_or_ambiguous_dates_are_refused(text):
+    with pytest.raises(normalise.NormaliseError):
+        normalise.date_value(text)
+
+
+@given(
+    st.decimals(min_value=-(10**9), max_value=10**9, places=2),
+    st.sampled_from(["{}", "¥{}", "{}元", "￥{}", "RMB{}"]),
+    st.booleans(),
+)
+def test_money_in_its_usual_dresses(amount, form, grouped):
+    text = f"{amount:,.2f}" if grouped else f"{amount:.2f}"
+    assert normalise.money(form.format(text)) == amount
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("男", "M"),
+        ("女", "F"),
+        ("M", "M"),
+        ("f", "F"),
+        ("1", "M"),
+        ("2", "F"),
+        ("", ""),
+        ("未知", ""),
+        ("Ｍ", "M"),
+    ],
+)
+def test_genders(value, expected):
+    assert normalise.gender(value) == expected
+
+
+def test_an_unknown_gender_is_refused():
+    with pytest.raises(normalise.NormaliseError):
+        normalise.gender("x")
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("北京某某科技股份有限公司", "北京某某科技有限公司"),
+        ("ACME Co., Ltd.", "Acme Limited"),
+        ("上海某某贸易有限公司（浦东分公司）", "上海某某贸易公司"),
+        ("某某集团有限公司", "某某集团"),
+    ],
+)
+def test_organisation_names_share_a_key(a, b):
+    assert normalise.organisation_key(a) == normalise.organisation_key(b) != ""
+
+
+def test_different_organisations_keep_different_keys():
+    assert normalise.organisation_key(
+        "北京甲科技有限公司"
+    ) != normalise.organisation_key("北京乙科技有限公司")
