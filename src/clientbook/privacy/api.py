@@ -4,7 +4,9 @@ import uuid as uuid_lib
 from ninja import Router, Schema, Status
 
 from clientbook.customers.api import customer_or_404, source_by_code
+from clientbook.org.access import can_view_pii
 from clientbook.privacy import selectors, services
+from clientbook.privacy.masking import mask_audit_data
 
 router = Router(tags=["privacy"])
 
@@ -46,6 +48,16 @@ class ConsentState(Schema):
 class Consents(Schema):
     current: list[ConsentState]
     history: list[ConsentOut]
+
+
+class AuditOut(Schema):
+    at: dt.datetime
+    actor: str | None
+    action: str
+    entity: str
+    entity_id: str
+    before: dict | list | None
+    after: dict | list | None
 
 
 def _consent_out(entry) -> dict:
@@ -95,3 +107,24 @@ def consent_record(request, uuid: uuid_lib.UUID, payload: ConsentIn):
         actor=request.user,
     )
     return Status(201, _consent_out(entry))
+
+
+@router.get("/customers/{uuid}/audit", response=list[AuditOut])
+def audit_list(request, uuid: uuid_lib.UUID, limit: int = 200):
+    """Who changed what on this customer, newest first; identifier values are
+    masked for callers without view_pii."""
+    customer = customer_or_404(request, uuid)
+    clear = can_view_pii(request.user)
+    entries = selectors.audit_list_for_customer(customer)[: min(max(limit, 1), 1000)]
+    return [
+        {
+            "at": e.at,
+            "actor": e.actor.username if e.actor else None,
+            "action": e.action,
+            "entity": e.entity,
+            "entity_id": e.entity_id,
+            "before": e.before if clear else mask_audit_data(e.before),
+            "after": e.after if clear else mask_audit_data(e.after),
+        }
+        for e in entries
+    ]

@@ -6,7 +6,6 @@ is masked by its type, and any other string shaped like a national ID or a
 phone number is masked too, so a new service cannot leak one by accident.
 """
 
-import re
 from typing import Any
 
 from django.apps import apps
@@ -18,10 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from clientbook.customers.models import Customer
 from clientbook.org.access import can_view_pii
-from clientbook.privacy.masking import mask_identifier
-
-_NATIONAL_ID = re.compile(r"^\d{17}[\dX]$|^\d{15}$")
-_PHONE = re.compile(r"^\+\d{7,15}$")
+from clientbook.privacy.masking import mask_audit_data
 
 ACTION_LABELS = {
     "customer.create": _("Customer created"),
@@ -78,27 +74,6 @@ def field_value(model: type[models.Model], key: str, value: Any) -> Any:
         if moment is not None and timezone.is_aware(moment):
             return dateformat.format(timezone.localtime(moment), "Y-m-d H:i")
     return value
-
-
-def mask_audit_data(data: Any) -> Any:
-    """A copy of an audit payload with identifier values masked."""
-    if isinstance(data, dict):
-        type_ = data.get("type")
-        masked = {}
-        for key, value in data.items():
-            if key == "value" and isinstance(type_, str) and isinstance(value, str):
-                masked[key] = mask_identifier(type_, value)
-            else:
-                masked[key] = mask_audit_data(value)
-        return masked
-    if isinstance(data, list):
-        return [mask_audit_data(v) for v in data]
-    if isinstance(data, str):
-        if _NATIONAL_ID.match(data):
-            return mask_identifier("national_id", data)
-        if _PHONE.match(data):
-            return mask_identifier("mobile", data)
-    return data
 
 
 def audit_rows(user, data: Any, entity: str = "") -> list[tuple[str, Any]]:

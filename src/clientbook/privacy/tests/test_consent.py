@@ -119,3 +119,25 @@ def test_consents_api(customer, manager):
         },
     )
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "purpose"
+
+
+def test_audit_log_of_a_customer_masks_pii_without_view_pii(
+    customer, source, manager, marketer
+):
+    from clientbook.customers.services import identifier_add
+
+    identifier_add(
+        customer=customer,
+        type="mobile",
+        value="13800138000",
+        source=source,
+        actor=manager,
+    )
+
+    masked = ApiClient(marketer).get(f"/customers/{customer.uuid}/audit").json()
+    clear = ApiClient(manager).get(f"/customers/{customer.uuid}/audit").json()
+
+    assert [e["action"] for e in clear] == ["identifier.add", "customer.create"]
+    assert clear[0]["actor"] == "manager"
+    assert clear[0]["after"]["value"] == "+8613800138000"
+    assert masked[0]["after"]["value"] == "+86138****8000"
