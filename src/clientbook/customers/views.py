@@ -49,7 +49,11 @@ from clientbook.privacy.services import consent_record
 from clientbook.web.audit import action_label, audit_rows
 
 PHONE_TYPES = ["mobile", "landline"]
-AUDIT_LIMIT = 200
+# The 360 page opens with the newest entries; "show all" asks for the rest, so
+# a customer with years of orders still opens fast.
+TIMELINE_LIMIT = 30
+AUDIT_LIMIT = 50
+SHOW_ALL_LIMIT = 1000
 
 
 def _customer_or_404(user, uuid) -> Customer:
@@ -102,7 +106,7 @@ def consent_grid(customer: Customer) -> list[dict[str, Any]]:
     ]
 
 
-def audit_entries(user, customer: Customer) -> list[dict[str, Any]]:
+def audit_entries(user, customer: Customer, limit: int) -> list[dict[str, Any]]:
     return [
         {
             "entry": entry,
@@ -110,7 +114,7 @@ def audit_entries(user, customer: Customer) -> list[dict[str, Any]]:
             "before": audit_rows(user, entry.before, entry.entity),
             "after": audit_rows(user, entry.after, entry.entity),
         }
-        for entry in audit_list_for_customer(customer)[:AUDIT_LIMIT]
+        for entry in audit_list_for_customer(customer)[:limit]
     ]
 
 
@@ -126,6 +130,11 @@ def detail_context(request, customer: Customer, bound=None, open_action=""):
     user = request.user
     writable = can_write(user)
     sources = list(source_list()) if writable else []
+    shown = request.GET.get("show", "")
+    timeline_limit = SHOW_ALL_LIMIT if shown == "timeline" else TIMELINE_LIMIT
+    audit_limit = SHOW_ALL_LIMIT if shown == "audit" else AUDIT_LIMIT
+    timeline = customer_timeline(customer, limit=timeline_limit + 1)
+    audit = audit_entries(user, customer, audit_limit + 1)
     return {
         "customer": customer,
         "identifiers": customer.identifiers.select_related("source").order_by(
@@ -137,11 +146,13 @@ def detail_context(request, customer: Customer, bound=None, open_action=""):
         "tags": customer.tags.all(),
         "custom_values": custom_values_for_display(customer),
         "value": customer_value_summary(customer),
-        "timeline": customer_timeline(customer),
+        "timeline": timeline[:timeline_limit],
+        "timeline_more": len(timeline) > timeline_limit,
         "consent_purposes": [p.label for p in ConsentPurpose],
         "consent_grid": consent_grid(customer),
         "consent_history": consent_history(customer),
-        "audit": audit_entries(user, customer),
+        "audit": audit[:audit_limit],
+        "audit_more": len(audit) > audit_limit,
         "writable": writable,
         "forms": action_forms(sources, bound or {}) if writable else {},
         "open_action": open_action,

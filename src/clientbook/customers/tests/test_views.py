@@ -595,3 +595,28 @@ def test_auditor_cannot_create_or_edit(client, auditor, zhang, source, branch):
 def test_unknown_action_is_404(client, manager, zhang):
     client.force_login(manager)
     assert client.post(action_url(zhang, "explode")).status_code == 404
+
+
+def test_360_page_opens_with_the_newest_timeline_and_can_show_all(
+    client, manager, source, branch
+):
+
+    customer = customer_create(name="长历史", source=source, branch=branch)
+    for day in range(1, 36):
+        interaction_record(
+            customer=customer,
+            channel="phone",
+            direction="out",
+            type="call",
+            source=source,
+            summary=f"第{day}次回访",
+            occurred_at=f"2025-01-{day % 28 + 1:02d}T{day % 24:02d}:00:00",
+        )
+    client.force_login(manager)
+
+    first = client.get(f"/customers/{customer.uuid}/").content.decode()
+    whole = client.get(f"/customers/{customer.uuid}/?show=timeline").content.decode()
+
+    assert first.count('class="kind-interaction"') == 30
+    assert "?show=timeline" in first
+    assert whole.count('class="kind-interaction"') == 35
