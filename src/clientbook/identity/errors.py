@@ -1,0 +1,15 @@
+from django.db import models
+
+
+class ErrorCode(models.TextChoices):
+    SAME_CUSTOMER = "same_customer"
+    KIND_MISMATCH = "kind_mismatch"
+    NOT_LIVE = "not_live"
+    ALREADY_UNDONE = "already_undone"
+    SURVIVOR_MERGED = "survivor_merged"
+    IDENTIFIER_TAKEN = "identifier_taken"
+    PAIR_DECIDED = "pair_decided"
+    INVALID_THRESHOLD = "invalid_threshold"
+    INVALID_BACKEND = "invalid_backend"
+    BACKEND_UNAVAILABLE = "backend_unavailable"
+    RUN_ACTIVE = "run_active"

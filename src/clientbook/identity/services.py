@@ -1,0 +1,323 @@
+"""Writes of the identity app: merges, unmerges, review decisions, runs.
+
+Each public function is one transaction, checks the actor's access and
+leaves an audit entry for every customer it touches.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clientbook.customers.models import Customer
+from clientbook.errors import AccessDenied, Conflict, ValidationFailed
+from clientbook.identity import merging
+from clientbook.identity.errors import ErrorCode
+from clientbook.identity.models import DedupeRun, DuplicatePair, Merge, PairStatus
+from clientbook.identity.survivorship import survivor_order, survivor_values
+from clientbook.org.access import ensure_can_edit
+from clientbook.privacy.services import audit_record
+
+
+def _ensure_can_merge(actor, *customers: Customer) -> None:
+    for customer in customers:
+        ensure_can_edit(actor, customer)
+
+
+def _locked(*customers: Customer) -> list[Customer]:
+    """Fresh copies of the customers, locked in id order (no deadlocks)."""
+    ids = sorted(c.pk for c in customers)
+    rows = Customer.objects.select_for_update().select_related("source").in_bulk(ids)
+    return [rows[c.pk] for c in customers]
+
+
+def _ordered(a: Customer, b: Customer) -> tuple[int, int]:
+    return (a.pk, b.pk) if a.pk < b.pk else (b.pk, a.pk)
+
+
+def survivor_choose(*, a: Customer, b: Customer) -> tuple[Customer, Customer]:
+    """(survivor, duplicate) for two records of one person: the more trusted
+    source, then the more complete record, then the one created first."""
+    first, second = survivor_order(merging.facts_for(a), merging.facts_for(b))
+    return first.customer, second.customer
+
+
+@transaction.atomic
+def customer_merge(
+    *,
+    survivor: Customer,
+    duplicate: Customer,
+    actor=None,
+    pair: DuplicatePair | None = None,
+    run: DedupeRun | None = None,
+) -> Merge:
+    """Merges `duplicate` into `survivor`: survivorship per field, every
+    child row moved, the duplicate kept with `merged_into`.
+
+    Raises:
+        ValidationFailed: the same customer twice, a customer not live, or a
+            person and an organisation.
+        AccessDenied: the actor may not change one of them.
+    """
+    if survivor.pk == duplicate.pk:
+        raise ValidationFailed(
+            ErrorCode.SAME_CUSTOMER, _("A customer cannot be merged with itself.")
+        )
+    survivor, duplicate = _locked(survivor, duplicate)
+    _ensure_can_merge(actor, survivor, duplicate)
+    for customer in (survivor, duplicate):
+        if not customer.is_live:
+            raise ValidationFailed(
+                ErrorCode.NOT_LIVE,
+                _("%(name)s is archived or merged already.") % {"name": customer},
+                value=str(customer.uuid),
+            )
+    if survivor.kind != duplicate.kind:
+        raise ValidationFailed(
+            ErrorCode.KIND_MISMATCH,
+            _("A person and an organisation cannot be merged."),
+            field="kind",
+        )
+    changes = survivor_values(merging.facts_for(survivor), merging.facts_for(duplicate))
+    record: dict[str, Any] = {
+        "survivor_before": {f: merging.jsonable(getattr(survivor, f)) for f in changes},
+        "survivor_after": {f: merging.jsonable(v) for f, v in changes.items()},
+        "survivor_updated_at": merging.stamp(survivor.updated_at),
+        "duplicate_updated_at": merging.stamp(duplicate.updated_at),
+    }
+    record.update(merging.move_rows(survivor, duplicate))
+    now = timezone.now()
+    Customer.objects.filter(pk=survivor.pk).update(**changes, updated_at=now)
+    Customer.objects.filter(pk=duplicate.pk).update(
+        merged_into=survivor, updated_at=now
+    )
+    record["updated_at"] = merging.stamp(now)
+    merge = Merge.objects.create(
+        survivor=survivor,
+        duplicate=duplicate,
+        run=run,
+        is_automatic=run is not None and actor is None,
+        record=record,
+        merged_by=actor if actor is not None and actor.pk else None,
+    )
+    _close_pairs(merge, survivor, duplicate, pair, actor, now)
+    _audit_merge(merge, actor, record)
+    survivor.refresh_from_db()
+    return merge
+
+
+def _close_pairs(merge, survivor, duplicate, pair, actor, now) -> None:
+    """Marks the pair merged and other open pairs of the duplicate
+    superseded; the merge record lists them so an unmerge reopens them."""
+    a, b = _ordered(survivor, duplicate)
+    if pair is None:
+        pair = DuplicatePair.objects.filter(customer_a_id=a, customer_b_id=b).first()
+    if pair is None:
+        pair = DuplicatePair(customer_a_id=a, customer_b_id=b, probability=1.0)
+        pair.match_weight = 0.0
+    pair.status, pair.merge = PairStatus.MERGED, merge
+    pair.decided_by = actor if actor is not None and actor.pk else None
+    pair.decided_at = now
+    pair.save()
+    open_pairs = DuplicatePair.objects.filter(status=PairStatus.PENDING).filter(
+        customer_a=duplicate
+    ) | DuplicatePair.objects.filter(status=PairStatus.PENDING, customer_b=duplicate)
+    superseded = list(open_pairs.values_list("pk", flat=True))
+    DuplicatePair.objects.filter(pk__in=superseded).update(status=PairStatus.SUPERSEDED)
+    merge.record["pair"] = pair.pk
+    merge.record["pairs_superseded"] = superseded
+    merge.save(update_fields=["record"])
+
+
+def _audit_merge(merge: Merge, actor, record: dict) -> None:
+    audit_record(
+        actor=actor,
+        action="customer.merge",
+        obj=merge.survivor,
+        customer=merge.survivor,
+        before=record["survivor_before"],
+        after={
+            **record["survivor_after"],
+            "merged_from": str(merge.duplicate.uuid),
+            "merge": str(merge.uuid),
+            "moved": {k: len(v) for k, v in record["moved"].items()},
+        },
+    )
+    audit_record(
+        actor=actor,
+        action="customer.merged_into",
+        obj=merge.duplicate,
+        customer=merge.duplicate,
+        before={"merged_into": None},
+        after={"merged_into": merge.survivor.pk, "merge": str(merge.uuid)},
+    )
+
+
+@transaction.atomic
+def customer_unmerge(*, merge: Merge, actor=None) -> Merge:
+    """Undoes a merge: both records as they were before it, except what
+    was changed on the survivor since (which stays).
+
+    Raises:
+        ValidationFailed: undone already, or the survivor was itself merged
+            into another customer since (undo that merge first).
+        Conflict: an identifier of the duplicate is held by another live
+            customer now.
+        AccessDenied: the actor may not change one of them.
+    """
+    merge = Merge.objects.select_for_update().get(pk=merge.pk)
+    _ensure_can_merge(actor, merge.survivor, merge.duplicate)
+    if merge.undone_at is not None:
+        raise ValidationFailed(
+            ErrorCode.ALREADY_UNDONE, _("This merge was undone already.")
+        )
+    survivor, duplicate = _locked(merge.survivor, merge.duplicate)
+    if survivor.merged_into_id is not None:
+        raise ValidationFailed(
+            ErrorCode.SURVIVOR_MERGED,
+            _("%(name)s was merged into another customer since; undo that first.")
+            % {"name": survivor},
+        )
+    record = merge.record
+    for holder in merging.identifiers_blocking_unmerge(record, duplicate):
+        raise Conflict(
+            ErrorCode.IDENTIFIER_TAKEN,
+            _("%(identifier)s now belongs to customer %(name)s.")
+            % {"identifier": holder, "name": holder.customer},
+            details={"existing_customer": str(holder.customer.uuid)},
+        )
+    merging.move_back(record, survivor, duplicate)
+    _restore_survivor(survivor, record)
+    Customer.objects.filter(pk=duplicate.pk).update(
+        merged_into=None,
+        updated_at=_parse_stamp(record["duplicate_updated_at"]),
+    )
+    now = timezone.now()
+    merge.undone_at = now
+    merge.undone_by = actor if actor is not None and actor.pk else None
+    merge.save(update_fields=["undone_at", "undone_by"])
+    _reopen_pairs(merge, actor, now)
+    for customer, other in ((survivor, duplicate), (duplicate, survivor)):
+        audit_record(
+            actor=actor,
+            action="customer.unmerge",
+            obj=customer,
+            customer=customer,
+            before={"merge": str(merge.uuid)},
+            after={"separated_from": str(other.uuid)},
+        )
+    return merge
+
+
+def _restore_survivor(survivor: Customer, record: dict) -> None:
+    """Puts back the fields the merge set, unless someone changed them since."""
+    restore: dict[str, Any] = {}
+    for field, before in record["survivor_before"].items():
+        model_field = Customer._meta.get_field(
+            field[:-3] if field.endswith("_id") else field
+        )
+        current = merging.jsonable(getattr(survivor, field))
+        if current == record["survivor_after"][field]:
+            restore[field] = model_field.to_python(before)
+    untouched = merging.stamp(survivor.updated_at) == record["updated_at"]
+    if untouched:
+        restore["updated_at"] = _parse_stamp(record["survivor_updated_at"])
+    if restore:
+        Customer.objects.filter(pk=survivor.pk).update(**restore)
+
+
+def _parse_stamp(value: str | None):
+    from django.utils.dateparse import parse_datetime
+
+    return parse_datetime(value) if value else None
+
+
+def _reopen_pairs(merge: Merge, actor, now) -> None:
+    """Superseded pairs are open again; the merged pair becomes a rejected
+    one, so that the next run does not merge the two again."""
+    DuplicatePair.objects.filter(
+        pk__in=merge.record.get("pairs_superseded", []),
+        status=PairStatus.SUPERSEDED,
+    ).update(status=PairStatus.PENDING)
+    DuplicatePair.objects.filter(pk=merge.record.get("pair")).update(
+        status=PairStatus.REJECTED,
+        decided_by=actor if actor is not None and actor.pk else None,
+        decided_at=now,
+    )
+
+
+# Review decisions -------------------------------------------------------------
+
+
+def _ensure_open(pair: DuplicatePair) -> None:
+    if pair.status != PairStatus.PENDING:
+        raise ValidationFailed(
+            ErrorCode.PAIR_DECIDED,
+            _("This pair was decided already (%(status)s).")
+            % {"status": pair.get_status_display()},
+        )
+
+
+@transaction.atomic
+def duplicate_pair_accept(
+    *, pair: DuplicatePair, actor=None, survivor: Customer | None = None
+) -> Merge:
+    """Merges the two customers of a pending pair (the better record survives
+    unless `survivor` says which)."""
+    pair = DuplicatePair.objects.select_for_update().get(pk=pair.pk)
+    _ensure_open(pair)
+    a, b = pair.customer_a, pair.customer_b
+    if survivor is None:
+        survivor, duplicate = survivor_choose(a=a, b=b)
+    else:
+        duplicate = b if survivor.pk == a.pk else a
+    return customer_merge(
+        survivor=survivor, duplicate=duplicate, actor=actor, pair=pair
+    )
+
+
+@transaction.atomic
+def duplicate_pair_reject(*, pair: DuplicatePair, actor=None) -> DuplicatePair:
+    """Records that the two are different people: never proposed again."""
+    pair = DuplicatePair.objects.select_for_update().get(pk=pair.pk)
+    _ensure_open(pair)
+    _ensure_can_merge(actor, pair.customer_a, pair.customer_b)
+    pair.status = PairStatus.REJECTED
+    pair.decided_by = actor if actor is not None and actor.pk else None
+    pair.decided_at = timezone.now()
+    pair.save(update_fields=["status", "decided_by", "decided_at"])
+    for customer in (pair.customer_a, pair.customer_b):
+        audit_record(
+            actor=actor,
+            action="duplicate_pair.reject",
+            obj=pair,
+            customer=customer,
+            after={
+                "customers": [str(pair.customer_a.uuid), str(pair.customer_b.uuid)],
+                "probability": pair.probability,
+            },
+        )
+    return pair
+
+
+def duplicate_pairs_decide(
+    *, pairs: Iterable[DuplicatePair], accept: bool, actor=None
+) -> dict[str, int]:
+    """Accepts or rejects many pairs, each in its own transaction: one pair
+    that cannot be merged (decided meanwhile, another branch) does not stop
+    the others. Returns counts of done and failed."""
+    if actor is not None:
+        ensure_can_edit(actor)
+    done = failed = 0
+    for pair in pairs:
+        try:
+            if accept:
+                duplicate_pair_accept(pair=pair, actor=actor)
+            else:
+                duplicate_pair_reject(pair=pair, actor=actor)
+            done += 1
+        except (ValidationFailed, AccessDenied, Conflict):
+            failed += 1
+    return {"done": done, "failed": failed}
