@@ -6,6 +6,7 @@ user can read. They never guess: a value that could mean two things is refused.
 
 import datetime as dt
 import decimal
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -27,9 +28,17 @@ def halfwidth(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
+_CN_MOBILE = re.compile(r"^(?:\+?86|0086)?(1\d{10})$")
+_SEPARATORS = re.compile(r"[\s\-().]")
+
+
 def phone(value: str, *, region: str = "CN") -> tuple[str, str]:
     """Returns (E.164 number, "mobile" | "landline")."""
     text = halfwidth(str(value))
+    if region == "CN":
+        match = _CN_MOBILE.match(_SEPARATORS.sub("", text))
+        if match:
+            return _cn_mobile(match.group(1))
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
@@ -43,6 +52,30 @@ def phone(value: str, *, region: str = "CN") -> tuple[str, str]:
     )
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return e164, "mobile" if mobile else "landline"
+
+
+def _cn_mobile(number: str) -> tuple[str, str]:
+    """A mainland mobile number, checked by its 7-digit prefix (号段): the
+    numbering plan (phonenumbers' metadata) decides validity and type from at
+    most the first five digits of an 11-digit number, so one full check per
+    prefix, cached, gives the same answer at a fraction of the cost."""
+    kind = _cn_prefix_kind(number[:7])
+    if kind is None:
+        raise NormaliseError(_("not a valid phone number"))
+    return "+86" + number, kind
+
+
+@functools.lru_cache(maxsize=100_000)
+def _cn_prefix_kind(prefix: str) -> str | None:
+    number = phonenumbers.parse(prefix + "0000", "CN")
+    if not phonenumbers.is_valid_number(number):
+        return None
+    kind = phonenumbers.number_type(number)
+    mobile = kind in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
+    return "mobile" if mobile else "landline"
 
 
 def email(value: str) -> str:
@@ -117,6 +150,7 @@ def name(value: str) -> str:
     return halfwidth(str(value)).strip()
 
 
+@functools.lru_cache(maxsize=200_000)
 def name_keys(value: str) -> tuple[str, str]:
     """(pinyin, initials) in lower case, for matching names however typed:
     "张三" → ("zhangsan", "zs"); "Zhang San" → ("zhangsan", "zs")."""

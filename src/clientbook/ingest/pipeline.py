@@ -28,6 +28,7 @@ from clientbook.customers.models import (
     Preference,
     Tag,
 )
+from clientbook.ingest import fastwrite
 from clientbook.ingest.models import ImportJob, SourceRecord
 from clientbook.ingest.rows import CustomerRecord, RowError
 from clientbook.privacy.models import AuditEntry, Consent
@@ -239,7 +240,7 @@ def _write(ctx: Context, plans: list[Plan], known: dict, result: ChunkResult) ->
         plan.customer = _new_customer(ctx, plan.records[0])
         for record in plan.records[1:]:
             _merge_profile(plan.customer, record, changes={})
-    Customer.objects.bulk_create([p.customer for p in new], batch_size=1000)
+    fastwrite.insert([p.customer for p in new])
     result.created += len(new)
     changes = {}
     for plan in plans:
@@ -320,11 +321,11 @@ def _children(ctx: Context, plans: list[Plan], *, new: set[int]) -> set[int]:
         for record in plan.records:
             if _record_children(ctx, plan.customer, record, have, rows):
                 touched.add(plan.customer.pk)
-    Identifier.objects.bulk_create(rows["identifiers"], batch_size=1000)
-    Address.objects.bulk_create(rows["addresses"], batch_size=1000)
-    Preference.objects.bulk_create(rows["preferences"], batch_size=1000)
-    KeyDate.objects.bulk_create(rows["key_dates"], batch_size=1000)
-    Consent.objects.bulk_create(rows["consents"], batch_size=1000)
+    fastwrite.insert(rows["identifiers"])
+    fastwrite.insert(rows["addresses"])
+    fastwrite.insert(rows["preferences"])
+    fastwrite.insert(rows["key_dates"])
+    fastwrite.insert(rows["consents"])
     for pref in rows["preference_updates"]:
         pref.save(update_fields=["value", "source"])
     for value in rows["custom"]:
@@ -524,7 +525,7 @@ def _source_records(ctx: Context, plans: list[Plan], known: dict) -> None:
                 )
                 if current.pk:
                     stale.append(current)
-    SourceRecord.objects.bulk_create(fresh, batch_size=1000)
+    fastwrite.insert(fresh)
     SourceRecord.objects.bulk_update(
         stale, ["customer", "content_hash", "job"], batch_size=1000
     )
@@ -560,4 +561,4 @@ def _audit(ctx, new, changes, updated) -> None:
                 after={**after, "import_job": job},
             )
         )
-    AuditEntry.objects.bulk_create(entries, batch_size=1000)
+    fastwrite.insert(entries)

@@ -186,3 +186,23 @@ def test_different_organisations_keep_different_keys():
     assert normalise.organisation_key(
         "北京甲科技有限公司"
     ) != normalise.organisation_key("北京乙科技有限公司")
+
+
+@given(st.from_regex(r"1[0-9]{10}", fullmatch=True))
+def test_mobile_fast_path_agrees_with_the_full_numbering_plan(number):
+    import phonenumbers
+
+    parsed = phonenumbers.parse(number, "CN")
+    if not phonenumbers.is_valid_number(parsed):
+        with pytest.raises(normalise.NormaliseError):
+            normalise.phone(number)
+        return
+    kind = phonenumbers.number_type(parsed)
+    mobile = kind in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
+    assert normalise.phone(number) == (
+        "+86" + number,
+        "mobile" if mobile else "landline",
+    )
