@@ -1,3 +1,212 @@
-from ninja import Router
+"""/api/v1/analytics: the latest results, per-customer scores, and starting runs.
+
+Thin: read with selectors, start with ``analysis_enqueue`` (202: the worker
+runs it), serialise. Company-wide results come from the current run of each
+kind; 404 ``not_computed`` when there is none yet.
+"""
+
+import datetime as dt
+import uuid as uuid_lib
+from typing import Any
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from ninja import Router, Schema, Status
+
+from clientbook.analytics import selectors
+from clientbook.analytics.models import AnalysisKind, AnalysisRun
+from clientbook.analytics.services import analysis_enqueue
+from clientbook.customers.api import customer_or_404
+from clientbook.errors import NotFound
 
 router = Router(tags=["analytics"])
+
+
+class RunIn(Schema):
+    kind: str
+    as_of: dt.date | None = None
+    parameters: dict[str, Any] = {}
+
+
+class RunOut(Schema):
+    uuid: uuid_lib.UUID
+    kind: str
+    status: str
+    as_of: dt.date
+    parameters: dict[str, Any]
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    customers: int
+    is_current: bool
+    error: str
+
+
+class ResultOut(Schema):
+    run: RunOut
+    result: dict[str, Any]
+
+
+def _current(kind: str) -> AnalysisRun:
+    run = selectors.run_current(kind)
+    if run is None:
+        raise NotFound(
+            "not_computed", _("This analysis has not been run yet."), value=kind
+        )
+    return run
+
+
+def _result(run: AnalysisRun, **result) -> dict[str, Any]:
+    return {"run": run, "result": result}
+
+
+def _labelled(rows: list[dict]) -> list[dict]:
+    return [{**r, "label": str(r["label"])} for r in rows]
+
+
+@router.get("/runs", response=list[RunOut])
+def runs(request):
+    return list(selectors.run_list(limit=50))
+
+
+@router.post("/runs", response={202: RunOut})
+def run_start(request, payload: RunIn):
+    run = analysis_enqueue(
+        kind=payload.kind,
+        as_of=payload.as_of or timezone.localdate(),
+        parameters=payload.parameters,
+        actor=request.user,
+    )
+    return Status(202, run)
+
+
+@router.get("/runs/{uuid}", response=RunOut)
+def run_get(request, uuid: uuid_lib.UUID):
+    run = AnalysisRun.objects.filter(uuid=uuid).first()
+    if run is None:
+        raise NotFound("not_found", _("No such run."), value=str(uuid))
+    return run
+
+
+@router.get("/rfm", response=ResultOut)
+def rfm(request):
+    run = _current(AnalysisKind.RFM)
+    grid = selectors.rfm_grid(run)
+    for row in grid["rows"]:
+        for cell in row["cells"]:
+            cell["label"] = str(cell["label"])
+    return _result(run, grid=grid, cells=_labelled(selectors.rfm_cells_summary(run)))
+
+
+@router.get("/value", response=ResultOut)
+def value(request):
+    run = _current(AnalysisKind.VALUE)
+    return _result(
+        run,
+        top20_share=run.metrics["top20_share"],
+        pareto=run.metrics["pareto"],
+        tiers=_labelled(selectors.tier_summary(run)),
+        thresholds=run.metrics["thresholds"],
+    )
+
+
+@router.get("/clv", response=ResultOut)
+def clv(request):
+    run = _current(AnalysisKind.CLV)
+    return _result(run, **run.metrics)
+
+
+@router.get("/clusters", response=ResultOut)
+def clusters(request):
+    run = _current(AnalysisKind.CLUSTER)
+    profiles = [
+        {
+            "cluster": p["profile"].cluster,
+            "customers": p["profile"].customers,
+            "share": p["profile"].share,
+            "value": str(p["profile"].value),
+            "description": p["description"],
+            "traits": p["profile"].traits,
+        }
+        for p in selectors.cluster_profiles(run)
+    ]
+    return _result(run, k=run.metrics["k"], profiles=profiles)
+
+
+@router.get("/models")
+def models(request):
+    return [
+        {
+            "uuid": str(v.uuid),
+            "target": v.target,
+            "category": v.category,
+            "horizon_days": v.horizon_days,
+            "algorithm": v.algorithm,
+            "metrics": v.metrics,
+            "gains": v.gains,
+            "rules": v.rules,
+            "chosen": v.chosen,
+            "created_at": v.created_at.isoformat(),
+        }
+        for v in selectors.model_list()
+    ]
+
+
+@router.get("/rules", response=ResultOut)
+def rules(request):
+    run = _current(AnalysisKind.RULES)
+    found = [
+        {
+            "antecedents": r.antecedents,
+            "consequents": r.consequents,
+            "support": r.support,
+            "confidence": r.confidence,
+            "lift": r.lift,
+        }
+        for r in selectors.association_rules(run)
+    ]
+    return _result(run, rules=found)
+
+
+@router.get("/roughsets", response=ResultOut)
+def roughsets(request):
+    run = _current(AnalysisKind.ROUGHSETS)
+    found = [
+        {
+            "conditions": r.conditions,
+            "decision": r.decision,
+            "kind": r.kind,
+            "support": r.support,
+            "confidence": r.confidence,
+            "coverage": r.coverage,
+        }
+        for r in selectors.roughset_rules(run)
+    ]
+    return _result(run, **run.metrics, rules=found)
+
+
+@router.get("/customers/{uuid}/scores")
+def customer_scores(request, uuid: uuid_lib.UUID):
+    customer = customer_or_404(request, uuid)
+    return selectors.customer_scores_payload(customer)
+
+
+@router.get("/top-customers")
+def top_customers(request, order: str = "clv", limit: int = 20):
+    scores = selectors.scored_customers(user=request.user, order=order)[
+        : max(1, min(limit, 200))
+    ]
+    return [
+        {
+            "customer": str(s.customer.uuid),
+            "name": s.customer.name,
+            "branch": s.customer.branch.code if s.customer.branch else None,
+            "rfm_cell": s.rfm_cell,
+            "value_tier": s.value_tier,
+            "profit": s.profit,
+            "clv": s.clv,
+            "p_alive": s.p_alive,
+            "churn_score": s.churn_score,
+        }
+        for s in scores
+    ]

@@ -1,0 +1,138 @@
+"""Data frames the services hand to the engines, read through Ibis.
+
+Every read is an Ibis expression run in the database (SQLite, PostgreSQL or
+DuckDB); only per-customer or per-day aggregates travel to Python. Dates are
+naive UTC, as the engines expect; ``as_of`` is exclusive: what happened on
+that day and later is not seen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import ibis
+import pandas as pd
+
+from clientbook.analytics.engines import features as feature_engine
+from clientbook.analytics.engines.features import FeatureTables
+
+TABLES = FeatureTables()
+
+
+def _timestamp(day: dt.date) -> pd.Timestamp:
+    return pd.Timestamp(day)
+
+
+def feature_frame(
+    con: ibis.BaseBackend, as_of: dt.date, *, categories: Sequence[str] = ()
+) -> pd.DataFrame:
+    """The per-customer feature table as of ``as_of``, indexed by customer id."""
+    config = feature_engine.FeatureConfig(
+        as_of=_timestamp(as_of), categories=tuple(categories)
+    )
+    frame = feature_engine.customer_features(con, config).to_pandas()
+    return frame.set_index("customer_id")
+
+
+def _known_customers(con: ibis.BaseBackend, as_of: dt.date):
+    """Ids of the customers the feature table includes as of ``as_of``."""
+    customers = con.table(TABLES.customers)
+    moment = _timestamp(as_of)
+    known = customers.filter(
+        customers.merged_into_id.isnull(),
+        customers.created_at < moment,
+        customers.archived_at.isnull() | (customers.archived_at >= moment),
+    )
+    return known.select(live_id=known.id)
+
+
+def daily_purchases(
+    con: ibis.BaseBackend, *, before: dt.date, since: dt.date | None = None
+) -> pd.DataFrame:
+    """One row per customer and purchase day: net amount of that day's orders.
+
+    Only customers the feature table knows on that date count (not merged,
+    created before it, not archived before it). Columns: customer_id,
+    day (datetime), amount (float).
+    """
+    orders = con.table(TABLES.orders)
+    live = _known_customers(con, before)
+    seen = orders.filter(orders.ordered_at < _timestamp(before))
+    if since is not None:
+        seen = seen.filter(seen.ordered_at >= _timestamp(since))
+    seen = seen.join(live, seen.customer_id == live.live_id)
+    daily = seen.group_by(
+        customer_id=seen.customer_id, day=seen.ordered_at.cast("timestamp").date()
+    ).aggregate(amount=seen.amount.cast("float64").sum())
+    frame = daily.to_pandas()
+    frame["day"] = pd.to_datetime(frame["day"])
+    return frame
+
+
+def purchased_items(
+    con: ibis.BaseBackend,
+    *,
+    before: dt.date,
+    since: dt.date | None = None,
+    level: str = "category",
+) -> pd.DataFrame:
+    """Distinct (customer, order, item) rows of orders in [since, before).
+
+    ``level`` is ``category`` (the product's category) or ``product`` (its
+    name). Lines with a negative amount (returns) are not purchases.
+    """
+    orders = con.table(TABLES.orders)
+    lines = con.table(TABLES.order_lines)
+    products = con.table(TABLES.products)
+    seen = orders.filter(orders.ordered_at < _timestamp(before))
+    if since is not None:
+        seen = seen.filter(seen.ordered_at >= _timestamp(since))
+    seen = seen.select(order_ref=seen.id, customer_id=seen.customer_id)
+    lines = lines.filter(lines.amount > 0).select(
+        order_ref=lines.order_id, product_ref=lines.product_id
+    )
+    item = products.category if level == "category" else products.name
+    products = products.select(product_ref=products.id, item=item)
+    joined = lines.join(seen, "order_ref").join(products, "product_ref")
+    return (
+        joined.select(
+            customer_id=joined.customer_id, order_id=joined.order_ref, item=joined.item
+        )
+        .distinct()
+        .to_pandas()
+    )
+
+
+def buyers_between(
+    con: ibis.BaseBackend,
+    *,
+    since: dt.date,
+    before: dt.date,
+    category: str = "",
+) -> set[int]:
+    """Customers with an order (of ``category``, when given) in [since, before)."""
+    if category:
+        items = purchased_items(con, since=since, before=before)
+        return set(items.loc[items["item"] == category, "customer_id"].tolist())
+    orders = con.table(TABLES.orders)
+    window = orders.filter(
+        orders.ordered_at >= _timestamp(since), orders.ordered_at < _timestamp(before)
+    )
+    found = window.select(customer_id=window.customer_id).distinct().to_pandas()
+    return set(found["customer_id"].tolist())
+
+
+def categories(con: ibis.BaseBackend, limit: int = 20) -> list[str]:
+    """The product categories, most sold first (at most ``limit``)."""
+    products = con.table(TABLES.products)
+    lines = con.table(TABLES.order_lines)
+    joined = lines.join(products, lines.product_id == products.id)
+    top = (
+        joined.group_by(category=joined.category)
+        .aggregate(amount=joined.amount.cast("float64").sum())
+        .order_by(ibis.desc("amount"))
+        .limit(limit)
+        .to_pandas()
+    )
+    return [str(c) for c in top["category"] if c]
