@@ -580,3 +580,57 @@ def test_uploads_are_streamed_to_disk(source, manager, monkeypatch):
     upload(logged_in(manager), source)
 
     assert seen == ["TemporaryUploadedFile"]
+
+
+# Back office ---------------------------------------------------------------------
+
+
+def test_admin_shows_jobs_read_only_with_their_rejects(admin_user, imported):
+    client = logged_in(admin_user)
+
+    listed = client.get(reverse("admin:ingest_importjob_changelist"))
+    shown = client.get(reverse("admin:ingest_importjob_change", args=[imported.pk]))
+    added = client.get(reverse("admin:ingest_importjob_add"))
+
+    assert listed.status_code == shown.status_code == 200
+    body = shown.content.decode()
+    assert "not a date" in body and imported.file_sha256 in body
+    assert 'name="_save"' not in body
+    assert added.status_code == 403
+
+
+def test_admin_edits_templates_through_the_service(admin_user, source):
+    client = logged_in(admin_user)
+    url = reverse("admin:ingest_mappingtemplate_add")
+
+    bad = client.post(
+        url,
+        {
+            "source": source.pk,
+            "kind": "customers",
+            "name": "t",
+            "mapping": '{"姓名": "nonsense"}',
+        },
+    )
+    good = client.post(
+        url,
+        {
+            "source": source.pk,
+            "kind": "customers",
+            "name": "t",
+            "mapping": '{"姓名": "name", "电话": "mobile"}',
+        },
+    )
+    template = MappingTemplate.objects.get()
+    changed = client.post(
+        reverse("admin:ingest_mappingtemplate_change", args=[template.pk]),
+        {"mapping": '{"姓名": "name"}'},
+    )
+
+    assert bad.status_code == 200 and "errorlist" in bad.content.decode()
+    assert good.status_code == changed.status_code == 302
+    template.refresh_from_db()
+    assert (template.name, template.mapping) == ("t", {"姓名": "name"})
+    assert template.created_by == admin_user
+    audit = AuditEntry.objects.filter(action="mapping_template.save", actor=admin_user)
+    assert audit.count() == 2
