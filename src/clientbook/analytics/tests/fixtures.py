@@ -24,3 +24,30 @@ def demo_data(django_db_setup, django_db_blocker):
         demo.build(customers=CUSTOMERS, seed=11, today=TODAY)
         yield
         call_command("flush", interactive=False, verbosity=0)
+
+
+def run_everything() -> None:
+    """Every analysis once, a model chosen and the customers scored."""
+    from clientbook.analytics import services
+
+    services.analysis_run_rfm(as_of=AS_OF)
+    services.analysis_run_value(as_of=AS_OF)
+    services.analysis_run_clv(as_of=AS_OF)
+    services.analysis_run_cluster(as_of=AS_OF, k=3)
+    services.model_train(
+        target="lapsed",
+        as_of=AS_OF,
+        horizon_days=120,
+        algorithms=["entropy_tree", "gradient_boosting"],
+    )
+    services.model_choose(target="lapsed")
+    services.scores_write(target="lapsed", as_of=AS_OF)
+    services.rules_mine(as_of=AS_OF, min_support=0.05, min_confidence=0.3)
+    services.roughsets_run(as_of=AS_OF)
+
+
+@pytest.fixture(scope="module")
+def analysed(demo_data, django_db_blocker):
+    """The demo company with every analysis stored (committed)."""
+    with django_db_blocker.unblock():
+        run_everything()

@@ -21,7 +21,9 @@ class StageBar:
     """A progress bar over a run's stages (read and compute, write, done)."""
 
     def __init__(self, stream=sys.stderr) -> None:
-        self.stream, self.start = stream, time.monotonic()
+        # a command's OutputWrapper would end every write with a newline
+        self.stream = getattr(stream, "_out", stream)
+        self.start = time.monotonic()
 
     def __call__(self, done: int, total: int, stage: str) -> None:
         bar = "#" * int(30 * done / total)
@@ -37,6 +39,19 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError as exc:
         raise CommandError(f"Not a date (YYYY-MM-DD): {text}") from exc
+
+
+#: The options each subcommand passes on to its service.
+PARAMETERS = {
+    "rfm": ["bins"],
+    "value": ["vip", "good", "complaint_cost", "contact_cost"],
+    "clv": ["horizon", "discount", "margin"],
+    "cluster": ["k"],
+    "train": ["target", "category", "horizon_days", "algorithms", "choose"],
+    "score": ["target", "category"],
+    "rules": ["level", "basket", "min_support", "min_confidence", "algorithm"],
+    "roughsets": ["horizon_days", "bins"],
+}
 
 
 class Command(BaseCommand):
@@ -120,7 +135,7 @@ class Command(BaseCommand):
                 )
                 self.stdout.write(f"queued {run.get_kind_display()} (run {run.uuid})")
                 return
-            bar = StageBar() if options["verbosity"] else None
+            bar = StageBar(self.stderr) if options["verbosity"] else None
             with services.progress_reporting(bar):
                 run = services.RUNNERS[kind](as_of=as_of, **parameters)
             if choose:
@@ -135,17 +150,11 @@ class Command(BaseCommand):
         self._report(run)
 
     def _parameters(self, what: str, options: dict) -> dict:
-        skip = {
-            "verbosity",
-            "settings",
-            "pythonpath",
-            "traceback",
-            "no_color",
-            "force_color",
-            "skip_checks",
-            "background",
+        return {
+            name: options[name]
+            for name in PARAMETERS[what]
+            if options.get(name) is not None
         }
-        return {k: v for k, v in options.items() if k not in skip and v is not None}
 
     def _features(self, as_of: dt.date, output: Path) -> None:
         con = analytics_connection()
