@@ -336,7 +336,7 @@ def progress_figures(job: ImportJob) -> dict:
         "rows_total": job.rows_total,
         "percent": round(share * 100) if share is not None else None,
         "rate": round(job.read / seconds) if seconds > 0 and job.read else None,
-        "seconds": round(seconds, 1) if job.started_at else None,
+        "seconds": max(round(seconds, 1), 0.1) if job.started_at else None,
     }
 
 
