@@ -110,6 +110,7 @@ def _postcodes() -> dict[tuple[str, str], str]:
     return table
 
 
+@functools.lru_cache(maxsize=4096)
 def postcode_for(province: str, city: str) -> str:
     """The city's main postcode ("济南市" → 250000), or ""."""
     for (short_province, short_city), code in _postcodes().items():

@@ -395,3 +395,47 @@ def test_one_line_addresses_are_split(tmp_path, source):
     assert chaoyang.raw == "朝阳区建国路88号"
     shanghai = Customer.objects.get(name="丙").addresses.get()
     assert (shanghai.city, shanghai.postcode) == ("上海市", "200030")
+
+
+def test_fast_inserts_store_what_the_orm_stores(source):
+    """The import's bulk writer and Django's save give identical rows."""
+    import uuid
+
+    from django.forms.models import model_to_dict
+    from django.utils import timezone
+
+    from clientbook.ingest import fastwrite
+
+    when = timezone.now().replace(microsecond=123456)
+    fields = dict(
+        name="同",
+        source=source,
+        birth_date=dt.date(1999, 12, 31),
+        notes="x",
+        gender="F",
+    )
+    fast = Customer(uuid=uuid.uuid4(), **fields)
+    slow = Customer(uuid=uuid.uuid4(), **fields)
+    fastwrite.insert([fast])
+    slow.save()
+    ident = Identifier(
+        customer=fast,
+        type="email",
+        value="a@b.cn",
+        source=source,
+        is_verified=True,
+        first_seen=when,
+        last_seen=when,
+    )
+    fastwrite.insert([ident])
+
+    a = Customer.objects.get(pk=fast.pk)
+    b = Customer.objects.get(pk=slow.pk)
+    skip = {"id", "uuid", "created_at", "updated_at"}
+    assert {k: v for k, v in model_to_dict(a).items() if k not in skip} == {
+        k: v for k, v in model_to_dict(b).items() if k not in skip
+    }
+    assert a.uuid == fast.uuid and a.created_at == fast.created_at
+    stored = Identifier.objects.get(pk=ident.pk)
+    assert (stored.first_seen, stored.is_verified) == (when, True)
+    assert slow.pk > fast.pk  # ids allocated by the writer are not given again
