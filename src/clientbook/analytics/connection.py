@@ -92,7 +92,14 @@ def duckdb_copy(
     raw = con.con  # the duckdb connection: Ibis 12's create_table(arrow) fails
     for name in _table_names(tables or FeatureTables()):
         view = f"_arrow_{name}"
-        raw.register(view, source.table(name).to_pyarrow())
+        table = source.table(name)
+        # UUID and JSON columns do not convert to Arrow, and no feature needs them
+        kept = [
+            column
+            for column, dtype in table.schema().items()
+            if not (dtype.is_uuid() or dtype.is_json() or dtype.is_binary())
+        ]
+        raw.register(view, table.select(kept).to_pyarrow())
         raw.execute(f'create table "{name}" as select * from "{view}"')
         raw.unregister(view)
     return con
