@@ -36,6 +36,18 @@ ACTION_LABELS = {
     "consent.record": _("Consent recorded"),
     "interaction.record": _("Interaction recorded"),
     "order.create": _("Order created"),
+    "customer.import_update": _("Customer changed by an import"),
+    "customer.merged_into": _("Merged into another customer"),
+    "customer.verify": _("Record confirmed by staff"),
+    "duplicate_pair.reject": _("Not a duplicate"),
+    "selection.record": _("Selected for a campaign"),
+    "verification.rotate": _("Proposed for verification"),
+    "cleanup.propose": _("Proposed for clean-up"),
+    "cleanup.confirm": _("Archived by clean-up"),
+    "cleanup.keep": _("Kept after clean-up review"),
+    "quality.compute": _("Data quality recomputed"),
+    "import.create": _("Import started"),
+    "mapping_template.save": _("Import mapping saved"),
 }
 
 
