@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connections
 
 from clientbook.customers.models import Customer
 from clientbook.ingest.models import ImportJob
@@ -38,6 +39,10 @@ def chromium():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+        # While Playwright's event loop runs, Django keeps a connection per
+        # context rather than per thread: the test body's queries opened one
+        # the test database teardown would otherwise find still open.
+        connections.close_all()
 
 
 @pytest.fixture
