@@ -215,7 +215,9 @@ def mapping(request, token: str):
         preview = table_preview_checked(path, sheet=sheet)
     except ClientbookError as exc:
         return _refused(request, exc, reverse("ingest:upload"))
-    if preview.sheets and not sheet:
+    if not preview.sheets:
+        sheet = ""  # only workbooks have sheets
+    elif not sheet:
         sheet = preview.sheets[0]
     form = MappingForm(
         request.POST if request.method == "POST" else None,

@@ -634,3 +634,72 @@ def test_admin_edits_templates_through_the_service(admin_user, source):
     assert template.created_by == admin_user
     audit = AuditEntry.objects.filter(action="mapping_template.save", actor=admin_user)
     assert audit.count() == 2
+
+
+def test_upload_checks_the_csrf_token(source, manager):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(manager)
+
+    response = upload(client, source)
+
+    assert response.status_code == 403
+    assert ImportJob.objects.count() == 0
+
+
+def test_rejects_are_paged_on_the_result_page(source, manager, tmp_path):
+    path = tmp_path / "bad.csv"
+    rows = [[f"客户{i}", f"1{i:04d}", "", ""] for i in range(60)]
+    path.write_bytes(csv_bytes(rows=rows))
+    job = import_job_run(
+        job=import_job_create(
+            path=path, source=source, actor=manager, mapping=GOOD_MAPPING
+        )
+    )
+    client = logged_in(manager)
+    url = reverse("ingest:detail", args=[job.uuid])
+
+    first = client.get(url)
+    second = client.get(url, {"page": 2})
+
+    assert job.rejected == 60
+    assert [r["row_number"] for r in first.context["rejects"]] == list(range(1, 51))
+    assert [r["row_number"] for r in second.context["rejects"]] == list(range(51, 61))
+    assert 'href="?page=2#rejects"' in first.content.decode()
+
+
+def test_change_the_mapping_after_a_preview(source, manager):
+    client = logged_in(manager)
+    url = mapping_url(upload(client, source))
+    dry = job_of(
+        post_mapping(
+            client, url, {"姓名": "name", "手机号码": "mobile"}, action="preview"
+        )
+    )
+
+    response = client.get(reverse("ingest:remap", args=[dry.uuid]))
+    page = client.get(mapping_url(response)).content.decode()
+
+    assert columns(page) == {
+        "姓名": "name",
+        "手机号码": "mobile",
+        "生日": "",
+        "备注": "",
+    }
+
+
+def test_an_unexpected_failure_is_shown_not_raised(source, manager, monkeypatch):
+    from clientbook.ingest import services
+
+    def broken(job, progress):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(services, "_run", broken)
+    client = logged_in(manager)
+    url = mapping_url(upload(client, source))
+
+    job = job_of(post_mapping(client, url, GOOD_MAPPING, action="import"))
+    page = client.get(reverse("ingest:detail", args=[job.uuid]))
+
+    assert job.status == JobStatus.FAILED
+    assert page.status_code == 200 and "disk on fire" in page.content.decode()
+    assert reverse("ingest:resume", args=[job.uuid]) in page.content.decode()
