@@ -15,9 +15,21 @@ from ninja import Router, Schema, Status
 
 from clientbook.analytics import selectors
 from clientbook.analytics.models import AnalysisKind, AnalysisRun
-from clientbook.analytics.services import analysis_enqueue
 from clientbook.customers.api import customer_or_404
 from clientbook.errors import NotFound
+
+
+class _Services:
+    """The analytics services, imported on first use: they load scikit-learn,
+    mlxtend and SciPy, which every command and test would otherwise pay for."""
+
+    def __getattr__(self, name):
+        from clientbook.analytics import services as module
+
+        return getattr(module, name)
+
+
+services = _Services()
 
 router = Router(tags=["analytics"])
 
@@ -71,7 +83,7 @@ def runs(request):
 
 @router.post("/runs", response={202: RunOut})
 def run_start(request, payload: RunIn):
-    run = analysis_enqueue(
+    run = services.analysis_enqueue(
         kind=payload.kind,
         as_of=payload.as_of or timezone.localdate(),
         parameters=payload.parameters,

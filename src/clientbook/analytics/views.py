@@ -28,7 +28,6 @@ from clientbook.analytics.models import (
     ModelVersion,
     RunStatus,
 )
-from clientbook.analytics.services import analysis_enqueue, model_choose
 from clientbook.errors import ClientbookError
 from clientbook.org.access import can_write
 
@@ -190,6 +189,19 @@ class StartForm(forms.Form):
         }
 
 
+class _Services:
+    """The analytics services, imported on first use: they load scikit-learn,
+    mlxtend and SciPy, which every command and test would otherwise pay for."""
+
+    def __getattr__(self, name):
+        from clientbook.analytics import services as module
+
+        return getattr(module, name)
+
+
+services = _Services()
+
+
 @login_required
 @require_POST
 def start(request):
@@ -199,7 +211,7 @@ def start(request):
         return redirect("analytics:home")
     as_of = form.cleaned_data["as_of"] or timezone.localdate()
     try:
-        run = analysis_enqueue(
+        run = services.analysis_enqueue(
             kind=form.cleaned_data["kind"],
             as_of=as_of,
             parameters=form.parameters(),
@@ -315,7 +327,7 @@ def choose(request, uuid):
     if version is None:
         raise Http404(_("No such model."))
     try:
-        model_choose(version=version, actor=request.user)
+        services.model_choose(version=version, actor=request.user)
     except ClientbookError as exc:
         return _refused(request, exc)
     messages.success(request, _("The model is chosen; score the customers with it."))

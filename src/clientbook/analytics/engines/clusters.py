@@ -20,13 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from django.utils.translation import gettext_lazy as _
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
-from sklearn.preprocessing import StandardScaler
+
+if TYPE_CHECKING:  # scikit-learn is imported where it is used: it is slow to load
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import StandardScaler
 
 LOW = "low"
 HIGH = "high"
@@ -101,10 +103,14 @@ class ClusterResult:
 
 
 def _fit(z: np.ndarray, k: int, config: ClusterConfig) -> KMeans:
+    from sklearn.cluster import KMeans
+
     return KMeans(n_clusters=k, n_init=config.n_init, random_state=config.seed).fit(z)
 
 
 def _choose_k(z: np.ndarray, config: ClusterConfig) -> tuple[int, dict[int, float]]:
+    from sklearn.metrics import silhouette_score
+
     low, high = config.k_range
     high = min(high, len(z) - 1)
     if high < low:
@@ -174,6 +180,8 @@ def cluster_customers(
     config = config or ClusterConfig()
     if features.isna().to_numpy().any():
         raise ValueError("features contain missing values; impute them first")
+    from sklearn.preprocessing import StandardScaler
+
     scaler = StandardScaler().fit(features)
     z = scaler.transform(features)
     if config.k is not None:
