@@ -132,4 +132,11 @@ CLIENTBOOK = {
     "SEARCH_LIMIT": 50,
     "IMPORT_DIR": VAR_DIR / "imports",
     "IMPORT_CHUNK_ROWS": int(os.environ.get("CLIENTBOOK_IMPORT_CHUNK_ROWS", 2000)),
+    # Duplicate detection (identity/config.py): Splink on DuckDB, or Spark.
+    "DEDUPE_BACKEND": os.environ.get("CLIENTBOOK_DEDUPE_BACKEND", "duckdb"),
+    "DEDUPE_AUTO_MERGE_ABOVE": 0.99,
+    "DEDUPE_REVIEW_ABOVE": 0.80,
+    # Data quality (quality/config.py): richness attributes, grade thresholds,
+    # verification share; the defaults are the seeds' (8% a month, 3 selections).
+    "QUALITY": {},
 }
