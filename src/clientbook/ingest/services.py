@@ -4,6 +4,7 @@ import csv
 import hashlib
 import io
 import itertools
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from clientbook.ingest.models import (
 from clientbook.ingest.pipeline import ChunkResult, Context, apply_customer_chunk
 from clientbook.ingest.readers import open_table
 from clientbook.ingest.rows import RowParser
+from clientbook.ingest.uploads import estimate_rows
 from clientbook.org.access import ensure_can_edit, is_branch_scoped
 from clientbook.org.models import Branch
 from clientbook.privacy.models import Source
@@ -96,6 +98,7 @@ def import_job_create(
             mapping=mapping,
             template=template,
             dry_run=dry_run,
+            rows_total=estimate_rows(path, sheet=sheet),
             started_by=actor if actor is not None and actor.pk else None,
         )
         audit_record(
@@ -326,14 +329,22 @@ def import_rejects_csv(job: ImportJob) -> str:
     headers = list(open_table(Path(job.file_path), sheet=job.sheet).headers)
     writer = csv.writer(out)
     writer.writerow([_("row"), _("column"), _("value"), _("reason"), *headers])
-    for reject in job.rejects.all():
-        writer.writerow(
-            [
-                reject.row_number,
-                reject.column,
-                reject.value,
-                reject.reason,
-                *(reject.raw.get(h, "") for h in headers),
-            ]
-        )
+    for reject in job.rejects.iterator(chunk_size=2000):
+        cells = [
+            reject.column,
+            reject.value,
+            reject.reason,
+            *(reject.raw.get(h, "") for h in headers),
+        ]
+        writer.writerow([reject.row_number, *(_inert(c) for c in cells)])
     return out.getvalue()
+
+
+_FORMULA = re.compile(r"^(?:[=@\t\r]|[+-][^\d\s.])")
+
+
+def _inert(cell: str) -> str:
+    """A cell a spreadsheet will not run as a formula (CSV injection). Phones
+    ("+86 …") and amounts ("-12.00") are left as they are, so that a corrected
+    report imports again."""
+    return "'" + cell if _FORMULA.match(cell) else cell

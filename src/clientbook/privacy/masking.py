@@ -19,7 +19,8 @@ def mask_identifier(type_: str, value: str) -> str:
     if type_ == "national_id":
         return mask(value, keep_start=3, keep_end=4)
     if type_ in ("mobile", "landline"):
-        return mask(value, keep_start=len(value) - 8, keep_end=4)
+        # Country and area code stay; a value too short to have them is hidden.
+        return mask(value, keep_start=max(len(value) - 8, 0), keep_end=4)
     if type_ == "passport":
         return mask(value, keep_start=1, keep_end=3)
     return value

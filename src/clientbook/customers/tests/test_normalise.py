@@ -100,6 +100,7 @@ def test_masks():
     assert mask_identifier("mobile", "+8613800138000") == "+86138****8000"
     assert mask_identifier("landline", "+861062345678") == "+8610****5678"
     assert mask_identifier("email", "a@b.cn") == "a@b.cn"
+    assert mask_identifier("mobile", "123456") == "**3456"  # too short for a prefix
 
 
 @given(

@@ -439,3 +439,25 @@ def test_fast_inserts_store_what_the_orm_stores(source):
     stored = Identifier.objects.get(pk=ident.pk)
     assert (stored.first_seen, stored.is_verified) == (when, True)
     assert slow.pk > fast.pk  # ids allocated by the writer are not given again
+
+
+def test_reject_report_cannot_run_formulas_but_keeps_phones_and_amounts(
+    tmp_path, source
+):
+    path = write_csv(
+        tmp_path / "j.csv",
+        ["姓名", "手机", "备注"],
+        [
+            ['=HYPERLINK("http://x")', "12345", "@SUM(A1)"],
+            ["甲", "+86 12", "-12.00"],
+        ],
+    )
+    job = run(path, source)
+
+    report = list(csv.reader(import_rejects_csv(job).splitlines()))
+
+    rows = {r[0]: r for r in report[1:]}
+    assert rows["1"][4] == '\'=HYPERLINK("http://x")'
+    assert rows["1"][6] == "'@SUM(A1)"
+    assert rows["2"][5:] == ["+86 12", "-12.00"]
+    assert job.rows_total == 2
