@@ -62,6 +62,14 @@ _ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 
+# Imports, duplicates, quality and analytics: roles that see every branch may
+# look at their records in the back office (writes go through their own
+# pages); branch staff only at imports, whose admin is branch-scoped, since
+# snapshots and runs there are company-wide. Importers keep mapping templates.
+_WORK_APPS = ["ingest", "identity", "quality", "analytics"]
+_TEMPLATE_EDITORS = {Role.MANAGER, Role.MARKETER, Role.BRANCH_STAFF}
+
+
 def role_groups_sync() -> dict[str, Group]:
     """Makes one group per role carrying that role's permissions. Idempotent."""
     groups = {}
@@ -77,6 +85,16 @@ def role_groups_sync() -> dict[str, Group]:
                 "org",
             ],
         )
+        apps = ["ingest"] if role == Role.BRANCH_STAFF else _WORK_APPS
+        work = Permission.objects.filter(
+            content_type__app_label__in=apps, codename__startswith="view_"
+        )
+        if role in _TEMPLATE_EDITORS:
+            work |= Permission.objects.filter(
+                content_type__app_label="ingest",
+                codename__in=["add_mappingtemplate", "change_mappingtemplate"],
+            )
+        perms = perms | work
         group.permissions.set(perms)
         groups[role] = group
     return groups

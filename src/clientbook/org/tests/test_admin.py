@@ -111,3 +111,14 @@ def test_api_token_command_shows_key_once_and_revokes(manager, capsys):
     call_command("api_token", "manager", "--revoke", token.prefix)
     token.refresh_from_db()
     assert token.revoked_at is not None
+
+
+def test_back_office_of_the_work_apps_by_role(branch_staff, manager, auditor):
+    for user, page, status in [
+        (manager, "/admin/ingest/importjob/", 200),
+        (manager, "/admin/quality/customerquality/", 200),
+        (auditor, "/admin/analytics/analysisrun/", 200),
+        (branch_staff, "/admin/ingest/importjob/", 200),
+        (branch_staff, "/admin/analytics/analysisrun/", 403),
+    ]:
+        assert logged_in(user).get(page).status_code == status, (user, page)
