@@ -88,6 +88,7 @@ def _routers() -> None:
     from clientbook.ingest.api import router as ingest
     from clientbook.privacy.api import router as privacy
     from clientbook.quality.api import router as quality
+    from clientbook.segments.api import router as segments
     from clientbook.sales.api import router as sales
 
     api.add_router("/customers", customers)
@@ -98,6 +99,7 @@ def _routers() -> None:
     api.add_router("/duplicates", identity)
     api.add_router("/quality", quality)
     api.add_router("/analytics", analytics)
+    api.add_router("/segments", segments)
 
 
 _routers()

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "clientbook.identity",
     "clientbook.quality",
     "clientbook.analytics",
+    "clientbook.segments",
     "clientbook.web",
 ]
 

@@ -12,5 +12,6 @@ urlpatterns = [
     path("duplicates/", include("clientbook.identity.urls")),
     path("quality/", include("clientbook.quality.urls")),
     path("analytics/", include("clientbook.analytics.urls")),
+    path("segments/", include("clientbook.segments.urls")),
     path("", include("clientbook.web.urls")),
 ]
