@@ -2,47 +2,15 @@
 the background worker while the page polls, and read the result."""
 
 import csv
-import os
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import connections
 
 from clientbook.customers.models import Customer
 from clientbook.ingest.models import ImportJob
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SHOTS = Path("/tmp")
-
-
-@pytest.fixture
-def chromium():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}; the browser test needs it."
-        )
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop; Django refuses ORM calls from
-    # inside one unless told that this test process may.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-        # While Playwright's event loop runs, Django keeps a connection per
-        # context rather than per thread: the test body's queries opened one
-        # the test database teardown would otherwise find still open.
-        connections.close_all()
 
 
 @pytest.fixture

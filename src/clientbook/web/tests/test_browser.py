@@ -1,6 +1,5 @@
 """Headless Chromium: log in, search a customer by name, open the 360 page."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -8,33 +7,7 @@ import pytest
 from clientbook.activity.services import interaction_record
 from clientbook.customers.services import customer_create, preference_set
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOT = Path("/tmp/clientbook-360.png")
-
-
-@pytest.fixture
-def chromium():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}; the browser test needs it."
-        )
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop; Django refuses ORM calls from
-    # inside one unless told that this test process may.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
