@@ -13,3 +13,4 @@ class ErrorCode(models.TextChoices):
     INVALID_BACKEND = "invalid_backend"
     BACKEND_UNAVAILABLE = "backend_unavailable"
     RUN_ACTIVE = "run_active"
+    RUN_NOT_ALLOWED = "run_not_allowed"

@@ -83,8 +83,9 @@ def _model(label: str) -> type[Model] | None:
         return None
 
 
-def facts_for(customer: Customer) -> Facts:
-    """The source trust, verified national ID and completeness of a record."""
+def facts_for(customer: Customer, *, completeness: bool = False) -> Facts:
+    """The source trust and verified national ID of a record, and with
+    `completeness` how many of its fields, identifiers and addresses are set."""
     verified = (
         Identifier.objects.filter(
             customer=customer, type=IdentifierType.NATIONAL_ID, is_verified=True
@@ -133,7 +134,10 @@ def move_rows(survivor: Customer, duplicate: Customer) -> dict[str, Any]:
             ]
         else:
             ids = list(rows.values_list("pk", flat=True))
-        model._default_manager.filter(pk__in=ids).update(**{f"{fk}_id": survivor.pk})
+        if ids:
+            model._default_manager.filter(pk__in=ids).update(
+                **{f"{fk}_id": survivor.pk}
+            )
         moved[label] = ids
     unlived, moved["customers.identifier"] = _move_identifiers(survivor, duplicate)
     moved["customers.preference"], moved_back["customers.preference"] = (

@@ -4,21 +4,34 @@ Each public function is one transaction, checks the actor's access and
 leaves an audit entry for every customer it touches.
 """
 
-from collections.abc import Iterable
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
+import duckdb
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clientbook.customers.models import Customer
 from clientbook.errors import AccessDenied, Conflict, ValidationFailed
-from clientbook.identity import merging
+from clientbook.identity import frame, matching, merging
+from clientbook.identity.config import DedupeConfig
 from clientbook.identity.errors import ErrorCode
-from clientbook.identity.models import DedupeRun, DuplicatePair, Merge, PairStatus
+from clientbook.identity.models import (
+    DedupeRun,
+    DuplicatePair,
+    Merge,
+    PairStatus,
+    RunStatus,
+)
 from clientbook.identity.survivorship import survivor_order, survivor_values
-from clientbook.org.access import ensure_can_edit
+from clientbook.org.access import ensure_can_edit, is_branch_scoped
 from clientbook.privacy.services import audit_record
+
+logger = logging.getLogger(__name__)
 
 
 def _ensure_can_merge(actor, *customers: Customer) -> None:
@@ -40,7 +53,10 @@ def _ordered(a: Customer, b: Customer) -> tuple[int, int]:
 def survivor_choose(*, a: Customer, b: Customer) -> tuple[Customer, Customer]:
     """(survivor, duplicate) for two records of one person: the more trusted
     source, then the more complete record, then the one created first."""
-    first, second = survivor_order(merging.facts_for(a), merging.facts_for(b))
+    first, second = survivor_order(
+        merging.facts_for(a, completeness=True),
+        merging.facts_for(b, completeness=True),
+    )
     return first.customer, second.customer
 
 
@@ -321,3 +337,284 @@ def duplicate_pairs_decide(
         except (ValidationFailed, AccessDenied, Conflict):
             failed += 1
     return {"done": done, "failed": failed}
+
+
+# Runs -------------------------------------------------------------------------
+
+Progress = Callable[[DedupeRun], None]
+
+
+def _ensure_can_run(actor) -> None:
+    ensure_can_edit(actor)
+    if actor is not None and is_branch_scoped(actor):
+        raise AccessDenied(
+            ErrorCode.RUN_NOT_ALLOWED,
+            _("A run compares every branch's customers: ask a manager."),
+        )
+
+
+@transaction.atomic
+def dedupe_run_create(
+    *,
+    actor=None,
+    auto_merge_above: float | None = None,
+    review_above: float | None = None,
+    dry_run: bool = False,
+) -> DedupeRun:
+    """Registers a run with its thresholds (checked here, so a bad value is
+    refused before anything is queued).
+
+    Raises:
+        ValidationFailed: a threshold outside (0, 1] or review above merge.
+        AccessDenied: auditors and branch staff may not start a run.
+        Conflict: another run is waiting or running.
+    """
+    _ensure_can_run(actor)
+    config = DedupeConfig.from_settings(
+        auto_merge_above=auto_merge_above, review_above=review_above
+    )
+    if DedupeRun.objects.filter(
+        status__in=[RunStatus.PENDING, RunStatus.RUNNING]
+    ).exists():
+        raise Conflict(
+            ErrorCode.RUN_ACTIVE,
+            _("Another duplicate detection run is under way; wait for it to end."),
+        )
+    run = DedupeRun.objects.create(
+        dry_run=dry_run,
+        auto_merge_above=config.auto_merge_above,
+        review_above=config.review_above,
+        backend=config.backend,
+        started_by=actor if actor is not None and actor.pk else None,
+    )
+    audit_record(
+        actor=actor,
+        action="dedupe.start",
+        obj=run,
+        after={
+            "auto_merge_above": run.auto_merge_above,
+            "review_above": run.review_above,
+            "dry_run": dry_run,
+            "backend": run.backend,
+        },
+    )
+    return run
+
+
+def dedupe_run_start(**kwargs: Any) -> DedupeRun:
+    """Creates a run and hands it to the background worker on commit."""
+    from clientbook.identity.tasks import dedupe_run_task
+
+    with transaction.atomic():
+        run = dedupe_run_create(**kwargs)
+        transaction.on_commit(lambda: dedupe_run_task.enqueue(run.pk))
+    return run
+
+
+def dedupe_run(
+    *,
+    actor=None,
+    auto_merge_above: float | None = None,
+    review_above: float | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    config: DedupeConfig | None = None,
+) -> DedupeRun:
+    """Runs duplicate detection now, in this process (the CLI's way)."""
+    run = dedupe_run_create(
+        actor=actor,
+        auto_merge_above=auto_merge_above,
+        review_above=review_above,
+        dry_run=dry_run,
+    )
+    return dedupe_run_execute(run=run, progress=progress, config=config)
+
+
+def _step(run: DedupeRun, stage: str, share: float, progress) -> None:
+    run.stage, run.progress = stage, round(share, 3)
+    DedupeRun.objects.filter(pk=run.pk).update(stage=stage, progress=run.progress)
+    if progress is not None:
+        progress(run)
+
+
+def dedupe_run_execute(
+    *,
+    run: DedupeRun,
+    progress: Progress | None = None,
+    config: DedupeConfig | None = None,
+) -> DedupeRun:
+    """Scores every live pair worth comparing, merges the sure ones and
+    queues the likely ones. Not one transaction: each merge is its own, and
+    the queue is written in one at the end, so a failure part-way leaves
+    whole merges and no half-written pair. A finished run is left alone."""
+    if run.status in (RunStatus.DONE, RunStatus.FAILED):
+        return run
+    config = config or DedupeConfig.from_settings()
+    config = replace(
+        config,
+        auto_merge_above=run.auto_merge_above,
+        review_above=run.review_above,
+    )
+    DedupeRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.RUNNING, started_at=timezone.now()
+    )
+    run.status = RunStatus.RUNNING
+    try:
+        scored = _score(run, config, progress)
+        _apply(run, scored, progress)
+    except Exception as exc:
+        DedupeRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+        run.refresh_from_db()
+        raise
+    run.status, run.finished_at = RunStatus.DONE, timezone.now()
+    run.stage, run.progress = "done", 1.0
+    run.save()
+    audit_record(
+        actor=run.started_by,
+        action="dedupe.finish",
+        obj=run,
+        after={
+            "customers": run.customers,
+            "candidates": run.candidates,
+            "auto_merged": run.auto_merged,
+            "queued": run.queued,
+            "dry_run": run.dry_run,
+        },
+    )
+    return run
+
+
+def _score(run: DedupeRun, config: DedupeConfig, progress) -> matching.Scored | None:
+    con = duckdb.connect()
+    con.execute(f"SET threads = {config.threads or os.cpu_count() or 1}")
+    columns = [frame.column_name(k) for k in config.extra_fields]
+    run.customers = frame.load_customers(
+        con,
+        extra_fields=config.extra_fields,
+        progress=lambda share: _step(run, "loading", share, progress),
+    )
+    DedupeRun.objects.filter(pk=run.pk).update(customers=run.customers)
+    if run.customers < 2:
+        return None
+    try:
+        api, table = matching.database_api(config.backend, con, config.spark_options)
+    except ImportError as exc:
+        raise ValidationFailed(
+            ErrorCode.BACKEND_UNAVAILABLE,
+            _("The %(backend)s backend is not installed: %(error)s")
+            % {"backend": config.backend, "error": exc},
+        ) from exc
+    return matching.train_and_score(
+        api,
+        table,
+        records=run.customers,
+        threshold=config.review_above,
+        extra_columns=columns,
+        u_max_pairs=config.u_max_pairs,
+        em_max_pairs=config.em_max_pairs,
+        seed=config.seed,
+        progress=lambda stage, share: _step(run, stage, share, progress),
+    )
+
+
+def _apply(run: DedupeRun, scored: matching.Scored | None, progress) -> None:
+    if scored is None:
+        return
+    run.model = scored.model
+    rejected = set(
+        DuplicatePair.objects.filter(status=PairStatus.REJECTED).values_list(
+            "customer_a_id", "customer_b_id"
+        )
+    )
+    sure, likely = [], []
+    for i in sorted(range(len(scored)), key=lambda i: -scored.probability[i]):
+        a, b = sorted((scored.left[i], scored.right[i]))
+        if (a, b) in rejected:
+            run.skipped_rejected += 1
+            continue
+        run.candidates += 1
+        (sure if scored.probability[i] >= run.auto_merge_above else likely).append(
+            (a, b, i)
+        )
+    if run.dry_run:
+        run.auto_merged, run.queued = len(sure), len(likely)
+        return
+    merged_into = _auto_merge(run, scored, sure, progress)
+    _queue(run, scored, [p for p in likely if not ({p[0], p[1]} & merged_into)])
+
+
+def _pair_values(scored: matching.Scored, i: int, run: DedupeRun) -> dict:
+    return {
+        "run": run,
+        "probability": scored.probability[i],
+        "match_weight": scored.weight[i],
+        "evidence": scored.evidence(i),
+    }
+
+
+def _auto_merge(run, scored, sure, progress) -> set[int]:
+    """Merges pairs from the surest down; a customer merged already stands
+    for its survivor, so chains (A~B, B~C) end in one customer."""
+    survivor_of: dict[int, int] = {}
+
+    def root(pk: int) -> int:
+        while pk in survivor_of:
+            pk = survivor_of[pk]
+        return pk
+
+    for done, (a, b, i) in enumerate(sure, start=1):
+        ra, rb = sorted((root(a), root(b)))
+        if ra == rb:
+            continue
+        customers = Customer.objects.select_related("source").in_bulk([ra, rb])
+        survivor, duplicate = survivor_choose(a=customers[ra], b=customers[rb])
+        try:
+            with transaction.atomic():
+                pair, _new = DuplicatePair.objects.update_or_create(
+                    customer_a_id=ra,
+                    customer_b_id=rb,
+                    defaults=_pair_values(scored, i, run),
+                )
+                customer_merge(
+                    survivor=survivor, duplicate=duplicate, pair=pair, run=run
+                )
+        except (ValidationFailed, Conflict) as exc:
+            logger.warning("dedupe: merge of %s and %s skipped: %s", ra, rb, exc)
+            continue
+        survivor_of[duplicate.pk] = survivor.pk
+        run.auto_merged += 1
+        if done % 100 == 0:
+            _step(run, "merging", done / len(sure), progress)
+    return set(survivor_of)
+
+
+@transaction.atomic
+def _queue(run: DedupeRun, scored: matching.Scored, likely: list) -> None:
+    """Writes the grey-zone pairs: new ones created, open or superseded
+    ones refreshed with this run's score."""
+    existing = {}
+    wanted = {(a, b) for a, b, _i in likely}
+    rows = DuplicatePair.objects.filter(
+        status__in=[PairStatus.PENDING, PairStatus.SUPERSEDED]
+    ).values_list("pk", "customer_a_id", "customer_b_id")
+    for pk, a, b in rows.iterator(chunk_size=10_000):
+        if (a, b) in wanted:
+            existing[(a, b)] = pk
+    fresh, stale = [], []
+    for a, b, i in likely:
+        values = _pair_values(scored, i, run)
+        if (a, b) in existing:
+            stale.append(
+                DuplicatePair(pk=existing[(a, b)], status=PairStatus.PENDING, **values)
+            )
+        else:
+            fresh.append(DuplicatePair(customer_a_id=a, customer_b_id=b, **values))
+    DuplicatePair.objects.bulk_create(fresh, batch_size=1000, ignore_conflicts=True)
+    DuplicatePair.objects.bulk_update(
+        stale,
+        ["status", "run", "probability", "match_weight", "evidence"],
+        batch_size=1000,
+    )
+    run.queued = len(likely)
