@@ -129,6 +129,7 @@ class DuplicatePair(models.Model):
     of customers ever (`customer_a` has the lower id), so a rejected pair is
     remembered and never proposed again."""
 
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     customer_a = models.ForeignKey(
         "customers.Customer", on_delete=models.CASCADE, related_name="+"
     )
