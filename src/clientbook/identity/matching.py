@@ -5,6 +5,7 @@ Django here. Every comparison level carries a plain label, so a pair can be
 explained level by level ("birth date: exact +6.2").
 """
 
+import copy
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -316,18 +317,21 @@ def train_and_score(
     training = linker.training
     note("training", 0.0)
     _quietly(
+        linker,
         training.estimate_probability_two_random_records_match,
         [block_on("name_pinyin", "birth_date"), block_on("name_pinyin", "postcode")],
         recall=0.7,
     )
     note("training", 0.2)
     _quietly(
+        linker,
         training.estimate_u_using_random_sampling,
         max_pairs=max(min(u_max_pairs, pairs), 1),
         seed=seed,
     )
     for share, rule in zip((0.5, 0.8), TRAINING_RULES, strict=True):
         _quietly(
+            linker,
             training.estimate_parameters_using_expectation_maximisation,
             rule,
             estimate_without_term_frequencies=True,
@@ -343,12 +347,15 @@ def train_and_score(
     return _scored(linker, predictions)
 
 
-def _quietly(method, *args, **kwargs) -> None:
+def _quietly(linker: Linker, method, *args, **kwargs) -> None:
     """A training step that cannot run (a tiny table has no pairs to learn
-    from) leaves the starting values in place rather than stopping the run."""
+    from) leaves the model as it was rather than stopping the run; Splink
+    may have half-changed the settings, so they are put back."""
+    saved = copy.deepcopy(linker._settings_obj.core_model_settings)
     try:
         method(*args, **kwargs)
     except Exception as exc:  # noqa: BLE001 — Splink raises many kinds
+        linker._settings_obj.core_model_settings = saved
         logger.info("dedupe: %s skipped: %s", method.__name__, exc)
 
 

@@ -1,0 +1,237 @@
+"""Duplicate detection over N generated customers: wall time and peak RSS.
+
+    .venv/bin/python bench/dedupe.py --customers 100000
+    .venv/bin/python bench/dedupe.py --customers 1000000 --merge-sample 2000
+
+Generates N live customers, 10% of them second records of another customer
+(homophones, typos, pinyin-only names, 上海 for 上海市, a missing birth date;
+no shared hard identifier, since the import would have matched those), into
+a separate SQLite file under bench/out/ (never the product's database).
+Then, in a child process so its memory is measured alone, runs
+`dedupe_run(dry_run=True)`: read the customer table, train the Splink model
+(u by sampling, m by EM), score every blocked pair. Finally, optionally,
+times real merges on a sample of the found pairs.
+"""
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+
+
+def _django(db: Path) -> None:
+    os.environ["DATABASE_URL"] = f"sqlite:///{db}"
+    os.environ["CLIENTBOOK_VAR"] = str(OUT)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clientbook.settings")
+    sys.path.insert(0, str(HERE.parent / "src"))
+    import django
+
+    django.setup()
+
+
+def generate(db: Path, customers: int, seed: int) -> dict:
+    if db.exists():
+        db.unlink()
+    _django(db)
+    from django.core.management import call_command
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from clientbook.customers.normalise import name_keys
+    from clientbook.identity.tests.people import people, variant
+    from clientbook.privacy.models import Source
+
+    started = time.monotonic()
+    call_command("migrate", verbosity=0)
+    source = Source.objects.create(
+        code="bench", name="bench", kind="manual", legal_basis="contract"
+    )
+    rnd = random.Random(seed)
+    originals = int(customers / 1.1)
+    base = people(originals, seed=seed)
+    dups = [
+        variant(p, f"V{i}", rnd)
+        for i, p in enumerate(rnd.sample(base, customers - originals))
+    ]
+    now = timezone.now().isoformat()
+    cust, idents, addrs = [], [], []
+    for pk, person in enumerate([*base, *dups], start=1):
+        pinyin, initials = name_keys(person.name)
+        cust.append(
+            (
+                pk,
+                uuid.uuid4().hex,
+                "individual",
+                person.name,
+                pinyin,
+                initials,
+                "",
+                person.birth_date or None,
+                "",
+                "",
+                "",
+                "",
+                "active",
+                "",
+                source.pk,
+                now,
+                now,
+            )
+        )
+        if not person.key.startswith("V"):  # second records share no hard id
+            idents.append(
+                (pk, "mobile", "+86" + person.mobile, True, False, source.pk, now, now)
+            )
+            if person.national_id:
+                idents.append(
+                    (
+                        pk,
+                        "national_id",
+                        person.national_id,
+                        True,
+                        False,
+                        source.pk,
+                        now,
+                        now,
+                    )
+                )
+        addrs.append(
+            (
+                pk,
+                "home",
+                "CN",
+                person.province,
+                person.city,
+                person.district,
+                person.street,
+                "",
+                "",
+                True,
+                source.pk,
+                now,
+                now,
+            )
+        )
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO customers_customer (id, uuid, kind, name, name_pinyin,"
+            " name_initials, gender, birth_date, occupation, employer, position,"
+            " income_band, lifecycle_stage, notes, source_id, created_at,"
+            " updated_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,"
+            "%s,%s)",
+            cust,
+        )
+        cur.executemany(
+            "INSERT INTO customers_identifier (customer_id, type, value, is_live,"
+            " is_verified, source_id, first_seen, last_seen) VALUES"
+            " (%s,%s,%s,%s,%s,%s,%s,%s)",
+            idents,
+        )
+        cur.executemany(
+            "INSERT INTO customers_address (customer_id, type, country, province,"
+            " city, district, street, postcode, raw, is_valid, source_id,"
+            " created_at, updated_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,"
+            "%s,%s)",
+            addrs,
+        )
+    return {"generate_seconds": round(time.monotonic() - started, 1)}
+
+
+def detect(db: Path, merge_sample: int) -> None:
+    """The child: one dry run, then optional real merges; prints JSON."""
+    _django(db)
+    from clientbook.identity.config import DedupeConfig
+    from clientbook.identity.services import dedupe_run
+
+    stages: dict[str, float] = {}
+    started = time.monotonic()
+
+    def progress(run) -> None:
+        stages[run.stage] = round(time.monotonic() - started, 1)
+
+    run = dedupe_run(dry_run=True, progress=progress, config=DedupeConfig())
+    result = {
+        "detect_seconds": round(time.monotonic() - started, 1),
+        "stage_ends": stages,
+        "customers": run.customers,
+        "candidates": run.candidates,
+        "would_merge": run.auto_merged,
+        "would_queue": run.queued,
+    }
+    if merge_sample:
+        result.update(_merges(merge_sample))
+    print(json.dumps(result))
+
+
+def _merges(sample: int) -> dict:
+    from clientbook.customers.models import Customer
+    from clientbook.identity.services import customer_merge
+
+    count = Customer.objects.count()
+    originals = int(count / 1.1)
+    ids = list(range(originals + 1, originals + 1 + sample))
+    pairs = [(pk, random.Random(pk).randrange(1, originals)) for pk in ids]
+    started = time.monotonic()
+    for dup, surv in pairs:
+        customers = Customer.objects.select_related("source").in_bulk([dup, surv])
+        if customers[surv].is_live:
+            customer_merge(survivor=customers[surv], duplicate=customers[dup])
+    seconds = time.monotonic() - started
+    return {
+        "merges": sample,
+        "merge_seconds": round(seconds, 1),
+        "merges_per_second": round(sample / seconds, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument("--merge-sample", type=int, default=0)
+    parser.add_argument("--detect", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the generated database of that size"
+    )
+    args = parser.parse_args()
+    if args.detect:
+        detect(args.detect, args.merge_sample)
+        return
+    OUT.mkdir(exist_ok=True)
+    db = OUT / f"dedupe-{args.customers}.sqlite3"
+    result = {"customers_generated": args.customers}
+    if not (args.reuse and db.exists()):
+        result.update(generate(db, args.customers, args.seed))
+    child = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--detect",
+            str(db),
+            "--merge-sample",
+            str(args.merge_sample),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result.update(json.loads(child.stdout.strip().splitlines()[-1]))
+    result["detect_peak_rss_mb"] = round(
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    )
+    result["cpus"] = os.cpu_count()
+    (OUT / f"dedupe-{args.customers}.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
