@@ -22,6 +22,10 @@ from clientbook.privacy.masking import mask_identifier
 
 CHUNK = 2000
 FORMATS = ("csv", "xlsx")
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 @dataclass(frozen=True)
