@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from clientbook.activity.services import interaction_record
 from clientbook.customers import forms as cforms
@@ -118,18 +118,19 @@ def audit_entries(user, customer: Customer, limit: int) -> list[dict[str, Any]]:
     ]
 
 
-def action_forms(sources, bound: dict[str, cforms.ServiceForm]) -> dict[str, Any]:
-    forms = {
-        name: action.form_class(sources=sources) for name, action in ACTIONS.items()
-    }
-    forms.update(bound)
+def action_forms(sources, bound: dict[str, cforms.ServiceForm], open_action: str):
+    """Only the form that is open: the others load when their section opens."""
+    forms = dict(bound)
+    if open_action in ACTIONS and open_action not in forms:
+        forms[open_action] = ACTIONS[open_action].form_class(sources=sources)
     return forms
 
 
 def detail_context(request, customer: Customer, bound=None, open_action=""):
     user = request.user
     writable = can_write(user)
-    sources = list(source_list()) if writable else []
+    open_action = open_action or request.GET.get("open", "")
+    sources = list(source_list()) if writable and (bound or open_action) else []
     shown = request.GET.get("show", "")
     timeline_limit = SHOW_ALL_LIMIT if shown == "timeline" else TIMELINE_LIMIT
     audit_limit = SHOW_ALL_LIMIT if shown == "audit" else AUDIT_LIMIT
@@ -154,7 +155,7 @@ def detail_context(request, customer: Customer, bound=None, open_action=""):
         "audit": audit[:audit_limit],
         "audit_more": len(audit) > audit_limit,
         "writable": writable,
-        "forms": action_forms(sources, bound or {}) if writable else {},
+        "forms": action_forms(sources, bound or {}, open_action) if writable else {},
         "open_action": open_action,
     }
 
@@ -220,7 +221,7 @@ ACTIONS: dict[str, Action] = {
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def action(request, uuid, name):
     spec = ACTIONS.get(name)
     if spec is None:
@@ -232,6 +233,10 @@ def action(request, uuid, name):
         ensure_can_edit(request.user, customer)
     except AccessDenied as exc:
         return _refused(request, exc, detail_url)
+    if request.method == "GET":  # the empty form, for a section being opened
+        form = spec.form_class(sources=list(source_list()))
+        context = {"customer": customer, "name": name, "form": form}
+        return render(request, "customers/_action_body.html", context)
     form = spec.form_class(request.POST, sources=list(source_list()))
     status = 422
     if form.is_valid():

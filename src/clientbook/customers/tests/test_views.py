@@ -620,3 +620,19 @@ def test_360_page_opens_with_the_newest_timeline_and_can_show_all(
     assert first.count('class="kind-interaction"') == 30
     assert "?show=timeline" in first
     assert whole.count('class="kind-interaction"') == 35
+
+
+def test_360_action_forms_load_when_opened(client, manager, auditor, source, branch):
+    customer = customer_create(name="懒加载", source=source, branch=branch)
+    client.force_login(manager)
+    url = reverse("customers:action", args=[customer.uuid, "identifier"])
+
+    page = client.get(f"/customers/{customer.uuid}/").content.decode()
+    opened = client.get(f"/customers/{customer.uuid}/?open=identifier").content.decode()
+    partial = client.get(url)
+
+    assert f'hx-get="{url}"' in page and f'action="{url}"' not in page
+    assert f'action="{url}"' in opened
+    assert partial.status_code == 200 and 'name="value"' in partial.content.decode()
+    client.force_login(auditor)
+    assert client.get(url).status_code == 403
