@@ -58,6 +58,8 @@ RELATIONS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("analytics.customerscore", "customer"): (KEEP, ()),
     ("analytics.recommendation", "customer"): (KEEP, ()),
     ("analytics.offerassignment", "customer"): (KEEP, ()),
+    # A snapshot says who was in a segment then; it is not rewritten.
+    ("segments.segmentmember", "customer"): (KEEP, ()),
     # A check of that record by branch staff; it closes with the record.
     ("quality.verificationtask", "customer"): (KEEP, ()),
     ("customers.customer", "merged_into"): (KEEP, ()),
