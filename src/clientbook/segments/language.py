@@ -808,6 +808,19 @@ def normalise(definition: Any) -> Any:
     return definition
 
 
+def _refs_to_uuids(node: Any) -> Any:
+    """A copy where segments named by name are named by UUID, so renaming
+    a segment does not break the segments that use it."""
+    if not isinstance(node, dict):
+        return node
+    if "conditions" in node:
+        return {**node, "conditions": [_refs_to_uuids(c) for c in node["conditions"]]}
+    if node.get("field") == "segment":
+        target = segment_by_ref(node["segment"])
+        return {**node, "segment": str(target.uuid)} if target else node
+    return node
+
+
 def problems(definition: Any, *, segment_uuid: str | None = None) -> list[Problem]:
     """Every problem in `definition`, each with the path of its node."""
     checker = _Checker(segment_uuid=segment_uuid)
@@ -848,4 +861,4 @@ def validate(definition: Any, *, segment_uuid: str | None = None) -> dict:
             value=first.value,
             details={"errors": [p.as_dict() for p in found]},
         )
-    return normalise(definition)
+    return _refs_to_uuids(normalise(definition))

@@ -226,6 +226,8 @@ def test_cycles_are_refused(marketer):
         assert caught.value.field == "conditions[0].segment"
     a.refresh_from_db()
     assert a.definition == WOMEN
+    # C named B by name; it is stored by UUID, so a rename does not break it
+    assert c.definition["conditions"][0]["segment"] == str(b.uuid)
     with pytest.raises(Conflict):
         segment_archive(segment=a, actor=marketer)  # B still refers to it
 
