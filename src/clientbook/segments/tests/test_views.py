@@ -177,3 +177,11 @@ def test_detail_snapshot_and_export(marketer, branch_staff, people):
 def test_auditor_cannot_open_the_builder(auditor):
     answer = login(auditor).get(reverse("segments:create"))
     assert answer.status_code == 403
+
+
+def test_admin_lists_segments_read_only(admin_user, marketer):
+    segment_create(name="W", definition=WOMEN, actor=marketer)
+    client = login(admin_user)
+    answer = client.get(reverse("admin:segments_segment_changelist"))
+    assert answer.status_code == 200 and "W" in answer.content.decode()
+    assert client.get(reverse("admin:segments_segment_add")).status_code == 403

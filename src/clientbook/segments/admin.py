@@ -1,0 +1,31 @@
+"""Back-office views of segments and snapshots: read-only, since every write
+goes through the services (validation, cycle checks, audit)."""
+
+from django.contrib import admin
+
+from clientbook.segments.models import Segment, SegmentSnapshot
+from clientbook.web.admin_base import ScopedAdmin
+
+
+class ReadOnlyAdmin(ScopedAdmin):
+    branch_path = None
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Segment)
+class SegmentAdmin(ReadOnlyAdmin):
+    list_display = ["name", "kind", "created_by", "updated_at", "archived_at"]
+    list_filter = ["kind"]
+    search_fields = ["name"]
+    list_select_related = ["created_by"]
+
+
+@admin.register(SegmentSnapshot)
+class SegmentSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ["segment", "taken_at", "count", "taken_by"]
+    list_select_related = ["segment", "taken_by"]
