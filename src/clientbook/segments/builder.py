@@ -18,6 +18,44 @@ from typing import Any
 from clientbook.segments import language
 
 ROOT = "root"
+
+
+def _choice_labels() -> dict[str, Any]:
+    """Display labels for the choice values the builder offers."""
+    from clientbook.activity.models import (
+        Direction,
+        InteractionChannel,
+        InteractionType,
+    )
+    from clientbook.customers.models import (
+        CustomerKind,
+        Gender,
+        IdentifierType,
+        IncomeBand,
+        LifecycleStage,
+    )
+    from clientbook.privacy.models import ConsentChannel, ConsentPurpose, ConsentStatus
+    from clientbook.sales.models import SalesChannel
+
+    labels: dict[str, Any] = {}
+    for choices in (
+        SalesChannel,
+        InteractionType,
+        InteractionChannel,
+        Direction,
+        ConsentPurpose,
+        ConsentChannel,
+        ConsentStatus,
+        IdentifierType,
+        LifecycleStage,
+        IncomeBand,
+        CustomerKind,
+        Gender,
+    ):
+        labels.update({value: label for value, label in choices.choices if value})
+    return labels
+
+
 NO_VALUE_OPS = ("is_set", "not_set", "exists")
 CUSTOM_OPS = (
     "eq",
@@ -72,14 +110,24 @@ class Node:
         return self.op if self.op in ops else (ops[0] if ops else "")
 
     @property
-    def param_rows(self) -> list[tuple[language.Param, Any]]:
+    def param_rows(self) -> list[tuple[language.Param, Any, list]]:
         spec = self.spec
-        return [(p, self.params.get(p.name)) for p in (spec.params if spec else ())]
+        return [
+            (p, self.params.get(p.name), labelled(p.choices))
+            for p in (spec.params if spec else ())
+        ]
 
     @property
-    def value_choices(self) -> tuple[str, ...]:
+    def value_choices(self) -> list[tuple[str, Any]]:
         spec = self.spec
-        return spec.choices if spec and self.current_op == "eq" else ()
+        if not spec or self.current_op != "eq":
+            return []
+        return labelled(spec.choices)
+
+
+def labelled(values) -> list[tuple[str, Any]]:
+    labels = _choice_labels()
+    return [(v, labels.get(v, v)) for v in values]
 
 
 def _text(value: Any) -> str:
