@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import translation
 
 from clientbook.analytics.models import AnalysisRun, CustomerScore, ModelVersion
 
@@ -55,7 +56,7 @@ def test_features_to_csv(db, tmp_path):
 
 
 def test_errors_are_messages(db):
-    with pytest.raises(CommandError, match="campaign"):
+    with translation.override("en"), pytest.raises(CommandError, match="campaign"):
         _analyze("train", "--target", "responded")
 
 
