@@ -3,7 +3,7 @@ and a behaviour segment, compiled by `clientbook.segments` and counted with
 `.count()`, against hand-written SQL with the same meaning, in one process,
 alternating, so both see the same cache.
 
-    .venv/bin/python bench/segments.py [--db clientbook_bench_1m] [--runs 7]
+    .venv/bin/python bench/segments.py [--db clientbook_bench_1m] [--runs 7] [--no-jit]
     .venv/bin/python bench/segments.py --sqlite var/bench.sqlite3
 
 Reads only (no segment is saved). Prints p50 and max ms per query and the
@@ -138,6 +138,11 @@ def main() -> None:
         }
     else:
         sql = {"five": FIVE_SQL, "behaviour": BEHAVIOUR_SQL}
+    if args.no_jit and connection.vendor == "postgresql":
+        # this session only: the database's own settings are untouched
+        with connection.cursor() as cursor:
+            cursor.execute("SET jit = off")
+        label += " (jit off)"
     customers = Customer.objects.count()
     cases = {"five": FIVE_CONDITIONS, "behaviour": BEHAVIOUR}
     results = {}
@@ -200,6 +205,9 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--db", default="clientbook_bench_1m")
     parser.add_argument("--sqlite", help="an SQLite file instead of PostgreSQL")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--no-jit", action="store_true", help="SET jit = off for the session"
+    )
     return parser.parse_args()
 
 
