@@ -219,7 +219,9 @@ def _typed(text: str, type_: str) -> Any:
 
 
 def _value_type(spec: language.FieldSpec) -> str:
-    return "number" if spec.name == "custom" else spec.type
+    # A custom field's type is only known from the database; its values stay
+    # text, which validation and the compiler read as numbers or dates.
+    return "text" if spec.name == "custom" else spec.type
 
 
 def condition_from(data, node_id: str) -> dict:

@@ -366,3 +366,25 @@ def test_branch_staff_without_branch_sees_nothing(two_branches, marketer):
     segment = segment_create(name="S", definition=WOMEN, actor=marketer)
     lost = staff(Role.BRANCH_STAFF, username="lost")
     assert selectors.segment_count(segment, lost) == 0
+
+
+def test_a_stored_cycle_is_refused_when_counted(marketer):
+    # given: a cycle written around the services (as a bad restore might)
+    a = segment_create(name="A", definition=WOMEN, actor=marketer)
+    b = segment_create(
+        name="B",
+        actor=marketer,
+        definition={"conditions": [{"field": "segment", "segment": str(a.uuid)}]},
+    )
+    Segment.objects.filter(pk=a.pk).update(
+        definition={
+            "version": 1,
+            "match": "all",
+            "conditions": [{"field": "segment", "segment": str(b.uuid)}],
+        }
+    )
+    a.refresh_from_db()
+    # then: counting stops with the cycle error instead of recursing
+    with pytest.raises(ValidationFailed) as caught:
+        selectors.segment_count(a, marketer)
+    assert caught.value.code == ErrorCode.SEGMENT_CYCLE

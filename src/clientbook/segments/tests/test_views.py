@@ -185,3 +185,28 @@ def test_admin_lists_segments_read_only(admin_user, marketer):
     answer = client.get(reverse("admin:segments_segment_changelist"))
     assert answer.status_code == 200 and "W" in answer.content.decode()
     assert client.get(reverse("admin:segments_segment_add")).status_code == 403
+
+
+def test_builder_keeps_custom_values_as_typed(marketer):
+    from clientbook.customers.services import custom_field_define
+
+    custom_field_define(
+        key="vip_level", label="VIP", customer_kind="individual", field_type="integer"
+    )
+    data = {
+        "name": "C",
+        "kind": "dynamic",
+        "root-match": "all",
+        "node": ["c1"],
+        "c1-parent": "root",
+        "c1-kind": "condition",
+        "c1-field": "custom",
+        "c1-p-key": "vip_level",
+        "c1-op": "gte",
+        "c1-value": "3",
+    }
+    answer = login(marketer).post(reverse("segments:create"), data)
+    assert answer.status_code == 302
+    assert Segment.objects.get().definition["conditions"] == [
+        {"field": "custom", "op": "gte", "value": "3", "key": "vip_level"}
+    ]
