@@ -21,9 +21,10 @@ run: install
 	$(BIN)/clientbook run
 
 # Installs the test dependencies (and Debian's Chromium for the browser test),
-# then runs the whole suite. DATABASE_URL selects PostgreSQL.
+# then runs the whole suite, one worker per core (each worker has its own test
+# database). DATABASE_URL selects PostgreSQL.
 test: install browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 browser:
 	@scripts/ensure-chromium
