@@ -88,8 +88,8 @@ def _routers() -> None:
     from clientbook.ingest.api import router as ingest
     from clientbook.privacy.api import router as privacy
     from clientbook.quality.api import router as quality
-    from clientbook.segments.api import router as segments
     from clientbook.sales.api import router as sales
+    from clientbook.segments.api import router as segments
 
     api.add_router("/customers", customers)
     api.add_router("/", privacy)
