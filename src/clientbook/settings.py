@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "clientbook.quality",
     "clientbook.analytics",
     "clientbook.segments",
+    "clientbook.campaigns",
     "clientbook.web",
 ]
 

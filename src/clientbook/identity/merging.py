@@ -46,6 +46,12 @@ RELATIONS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("activity.interaction", "customer"): (MOVE, ()),
     # So the next file from that source finds the survivor.
     ("ingest.sourcerecord", "customer"): (MOVE, ()),
+    # Campaign history follows the person: the survivor inherits a
+    # membership of a campaign it was not in itself (so its later orders are
+    # attributed and the frequency cap sees the contact), and every
+    # do-not-contact request.
+    ("campaigns.member", "customer"): (MOVE_NEW, ("campaign_id",)),
+    ("campaigns.donotcontact", "customer"): (MOVE, ()),
     # Campaign selections are usage history the quality grades count.
     ("quality.customerselection", "customer"): (MOVE, ()),
     # The audit log is never rewritten: entries keep naming the record they
