@@ -25,10 +25,12 @@ reproduces the published figures with pandas 3 / numpy 2, but it pulls in
 `autograd` and `dill` for a few closed-form likelihoods, and nobody fixes it
 when a future pandas or scipy breaks it. PyMC-Marketing is maintained but
 brings PyMC and a compiler tool chain. The likelihoods are short, so they are
-written here with scipy (maximum likelihood, Nelder-Mead on log-parameters,
-the method the dataset notes in SOURCES.md used). :class:`CLVModel` and
-:class:`SpendModel` are the protocols the rest of Clientbook uses, so a
-library model can be swapped in behind a small adapter.
+written here with scipy: maximum likelihood by L-BFGS-B on log-parameters
+with the analytic gradient, a few dozen evaluations where the Nelder-Mead
+search the dataset notes in SOURCES.md used needs thousands to reach the
+same optimum. :class:`CLVModel` and :class:`SpendModel` are the protocols the
+rest of Clientbook uses, so a library model can be swapped in behind a small
+adapter.
 
 Time is measured in a unit chosen when the summary is built (weeks by
 default, as in the papers); every ``t`` passed to a model is in that unit.
@@ -42,7 +44,7 @@ repeat purchase days, 0 when there are none).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Protocol, Self
 
 import numpy as np
@@ -211,44 +213,68 @@ class SpendModel(Protocol):
 class FitConfig:
     """How a likelihood is maximised.
 
-    Nelder-Mead on the logarithms of the parameters keeps them positive
-    without bounds; the tight tolerances are needed to reproduce published
-    parameters to three decimals.
+    L-BFGS-B on the logarithms of the parameters (which keeps them positive),
+    following the analytic gradient: a few dozen evaluations where the
+    Nelder-Mead search used before needed thousands. ``tolerance`` is the
+    largest gradient component of the mean log-likelihood per customer at
+    which it stops, so it does not depend on how many customers there are;
+    1e-8 reproduces published parameters to three decimals.
     """
 
     initial: float = 1.0
-    max_iter: int = 20_000
-    xatol: float = 1e-8
-    fatol: float = 1e-8
+    max_iter: int = 1_000
+    tolerance: float = 1e-8
 
     def __post_init__(self) -> None:
         if self.initial <= 0:
             raise ValueError("initial must be positive")
         if self.max_iter < 1:
             raise ValueError("max_iter must be at least 1")
-        if self.xatol <= 0 or self.fatol <= 0:
-            raise ValueError("tolerances must be positive")
+        if self.tolerance <= 0:
+            raise ValueError("tolerance must be positive")
+
+
+#: Bounds on the log-parameters: e^±30 is far beyond any sensible fit and
+#: keeps a drifting search (p -> infinity on heavy-tailed spend) finite.
+LOG_BOUND = 30.0
+#: A line search that cannot improve any more still counts as converged when
+#: the mean gradient is this small: the optimum is reached to rounding.
+GRADIENT_ACCEPT = 1e-5
 
 
 def _maximise(
-    negative_ll, n_params: int, config: FitConfig
+    value_and_gradient, n_params: int, weight_total: float, config: FitConfig
 ) -> tuple[np.ndarray, float]:
-    """Minimise a negative log-likelihood over log-parameters; return params, LL."""
-    start = np.full(n_params, np.log(config.initial))
+    """Maximise a log-likelihood over log-parameters; return params, LL.
+
+    ``value_and_gradient(params)`` gives the total log-likelihood and its
+    gradient in the natural parameters; the search minimises the mean
+    negative log-likelihood per customer, in log-parameters (chain rule:
+    d/d log theta = theta d/d theta).
+    """
+
+    def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        params = np.exp(log_params)
+        ll, gradient = value_and_gradient(params)
+        if not np.isfinite(ll):
+            return np.inf, np.zeros(n_params)
+        return -ll / weight_total, -gradient * params / weight_total
+
     result = optimize.minimize(
-        lambda log_params: negative_ll(np.exp(log_params)),
-        start,
-        method="Nelder-Mead",
+        objective,
+        np.full(n_params, np.log(config.initial)),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(-LOG_BOUND, LOG_BOUND)] * n_params,
         options={
             "maxiter": config.max_iter,
-            "maxfev": config.max_iter * 2,
-            "xatol": config.xatol,
-            "fatol": config.fatol,
+            "gtol": config.tolerance,
+            "ftol": config.tolerance * 1e-6,
         },
     )
-    if not result.success:
+    if not result.success and np.max(np.abs(result.jac)) > GRADIENT_ACCEPT:
         raise RuntimeError(f"maximum likelihood fit did not converge: {result.message}")
-    return np.exp(result.x), -float(result.fun)
+    return np.exp(result.x), -float(result.fun) * weight_total
 
 
 def _arrays(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -275,6 +301,10 @@ def _compress(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     stacked = np.column_stack(columns)
     unique, counts = np.unique(stacked, axis=0, return_counts=True)
     return [unique[:, i] for i in range(unique.shape[1])], counts.astype(float)
+
+
+def _weights(x: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
+    return np.ones(len(x)) if weight is None else np.asarray(weight, dtype=float)
 
 
 # --- BG/NBD -------------------------------------------------------------------
@@ -309,6 +339,91 @@ def bgnbd_log_likelihood(
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
+class _BGNBDRows:
+    """Summary rows prepared for many likelihood evaluations.
+
+    The Gamma and digamma terms depend only on x, which takes few distinct
+    values, so they are computed once per distinct x and spread to the rows.
+    """
+
+    def __init__(self, x, t_x, T, weight: np.ndarray | None = None) -> None:
+        self.weight = _weights(x, weight)
+        self.x_values, self.x_index = np.unique(x, return_inverse=True)
+        self.x = np.asarray(x, dtype=float)
+        self.t_x = np.asarray(t_x, dtype=float)
+        self.T = np.asarray(T, dtype=float)
+        self.repeat = self.x > 0
+        # b + x - 1 only enters for repeat buyers; x - 1 >= 0 keeps it positive
+        self.x_less_one = np.where(self.repeat, self.x - 1, 0.0)
+
+    def _per_x(self, values: np.ndarray) -> np.ndarray:
+        return values[self.x_index]
+
+    def value_and_gradient(self, values: np.ndarray) -> tuple[float, np.ndarray]:
+        """Weighted total log-likelihood (eq. 6) and its gradient in r, alpha, a, b.
+
+        With L = A1 + A2 + log(e^A3 + e^A4), the derivative of the last term is
+        s3 dA3 + s4 dA4 where s3, s4 = e^(A3-L), e^(A4-L) sum to one.
+        """
+        r, alpha, a, b = values
+        xs = self.x_values
+        r_x = r + self.x
+        log_T = np.log(alpha + self.T)
+        log_t = np.log(alpha + self.t_x)
+        a1 = self._per_x(special.gammaln(r + xs) - special.gammaln(r))
+        a2 = self._per_x(
+            special.gammaln(b + xs)
+            - special.gammaln(a + b + xs)
+            + special.gammaln(a + b)
+            - special.gammaln(b)
+        )
+        a3 = -r_x * log_T
+        a4 = np.where(
+            self.repeat,
+            np.log(a) - np.log(b + self.x_less_one) - r_x * log_t,
+            -np.inf,
+        )
+        tail = np.logaddexp(a3, a4)
+        s3, s4 = np.exp(a3 - tail), np.exp(a4 - tail)
+        w = self.weight
+        ll = float(w @ (a1 + a2 + tail)) + r * np.log(alpha) * w.sum()
+        psi_ab = special.digamma(a + b)
+        psi_abx = self._per_x(special.digamma(a + b + xs))
+        gradient = np.array(
+            [
+                w @ self._per_x(special.digamma(r + xs) - special.digamma(r))
+                + (np.log(alpha) * w.sum() - w @ (s3 * log_T + s4 * log_t)),
+                r / alpha * w.sum()
+                - w @ (r_x * (s3 / (alpha + self.T) + s4 / (alpha + self.t_x))),
+                w @ (psi_ab - psi_abx + s4 / a),
+                w
+                @ (
+                    self._per_x(special.digamma(b + xs))
+                    - psi_abx
+                    - special.digamma(b)
+                    + psi_ab
+                    - s4 / (b + self.x_less_one)
+                ),
+            ]
+        )
+        return ll, gradient
+
+
+def bgnbd_log_likelihood_gradient(
+    params: BGNBDParams,
+    x: np.ndarray,
+    t_x: np.ndarray,
+    T: np.ndarray,
+    weight: np.ndarray | None = None,
+) -> tuple[float, np.ndarray]:
+    """Total BG/NBD log-likelihood and its gradient in (r, alpha, a, b).
+
+    ``weight`` counts how many customers each row stands for (default 1).
+    """
+    rows = _BGNBDRows(x, t_x, T, weight)
+    return rows.value_and_gradient(np.array(astuple(params)))
+
+
 class BetaGeoModel:
     """BG/NBD repeat-purchase model fitted by maximum likelihood.
 
@@ -325,12 +440,10 @@ class BetaGeoModel:
         x, t_x, T = _arrays(summary)
         _check_summary(x, t_x, T)
         (ux, ut, uT), weight = _compress(x, t_x, T)
-
-        def negative_ll(values: np.ndarray) -> float:
-            ll = bgnbd_log_likelihood(BGNBDParams(*values), ux, ut, uT)
-            return -float(np.dot(weight, ll))
-
-        values, self.log_likelihood = _maximise(negative_ll, 4, self.config)
+        rows = _BGNBDRows(ux, ut, uT, weight)
+        values, self.log_likelihood = _maximise(
+            rows.value_and_gradient, 4, weight.sum(), self.config
+        )
         self.params = BGNBDParams(*(float(v) for v in values))
         return self
 
@@ -413,6 +526,59 @@ def gamma_gamma_log_likelihood(
     )
 
 
+class _GammaGammaRows:
+    """Repeat buyers' (x, m) rows; Gamma terms computed once per distinct x."""
+
+    def __init__(self, x, m, weight: np.ndarray | None = None) -> None:
+        self.weight = _weights(x, weight)
+        self.x_values, self.x_index = np.unique(x, return_inverse=True)
+        self.x = np.asarray(x, dtype=float)
+        self.m = np.asarray(m, dtype=float)
+        self.log_mx = np.log(self.m) + np.log(self.x)
+        # the (p x - 1) log m + p x log x terms, split into what p multiplies
+        self.fixed = float(self.weight @ -np.log(self.m))
+        self.per_p = float(self.weight @ (self.x * self.log_mx))
+
+    def _per_x(self, values: np.ndarray) -> np.ndarray:
+        return values[self.x_index]
+
+    def value_and_gradient(self, values: np.ndarray) -> tuple[float, np.ndarray]:
+        """Weighted total log-likelihood (note 025) and its gradient in p, q, gamma."""
+        p, q, g = values
+        xs = self.x_values
+        w, x = self.weight, self.x
+        px_q = p * x + q
+        log_gmx = np.log(g + self.m * x)
+        gammas = self._per_x(special.gammaln(p * xs + q) - special.gammaln(p * xs))
+        ll = (
+            float(w @ (gammas - px_q * log_gmx))
+            + (q * np.log(g) - special.gammaln(q)) * w.sum()
+            + self.fixed
+            + p * self.per_p
+        )
+        psi_pxq = self._per_x(special.digamma(p * xs + q))
+        psi_px = self._per_x(special.digamma(p * xs))
+        gradient = np.array(
+            [
+                w @ (x * (psi_pxq - psi_px - log_gmx)) + self.per_p,
+                w @ (psi_pxq - log_gmx) + (np.log(g) - special.digamma(q)) * w.sum(),
+                q / g * w.sum() - w @ (px_q / (g + self.m * x)),
+            ]
+        )
+        return ll, gradient
+
+
+def gamma_gamma_log_likelihood_gradient(
+    params: GammaGammaParams,
+    x: np.ndarray,
+    m: np.ndarray,
+    weight: np.ndarray | None = None,
+) -> tuple[float, np.ndarray]:
+    """Total Gamma-Gamma log-likelihood and its gradient in (p, q, gamma)."""
+    rows = _GammaGammaRows(x, m, weight)
+    return rows.value_and_gradient(np.array(astuple(params)))
+
+
 class GammaGammaModel:
     """Gamma-Gamma model of the mean transaction value, fitted on repeat buyers.
 
@@ -435,12 +601,10 @@ class GammaGammaModel:
         if np.any(m <= 0):
             raise ValueError("monetary_value must be positive for repeat buyers")
         (ux, um), weight = _compress(x, m)
-
-        def negative_ll(values: np.ndarray) -> float:
-            ll = gamma_gamma_log_likelihood(GammaGammaParams(*values), ux, um)
-            return -float(np.dot(weight, ll))
-
-        values, self.log_likelihood = _maximise(negative_ll, 3, self.config)
+        rows = _GammaGammaRows(ux, um, weight)
+        values, self.log_likelihood = _maximise(
+            rows.value_and_gradient, 3, weight.sum(), self.config
+        )
         self.params = GammaGammaParams(*(float(v) for v in values))
         return self
 

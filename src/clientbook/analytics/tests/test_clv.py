@@ -8,6 +8,7 @@ fits in this environment (conditional expectation, P(alive), CLV).
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import optimize
 
 from clientbook.analytics.engines import clv
 
@@ -56,6 +57,101 @@ def test_bgnbd_parameters_match_fader_hardie_lee_2005(bgnbd):
     assert bgnbd.log_likelihood == pytest.approx(-9582.4, rel=0.01)
     # the scipy re-fit recorded in SOURCES.md, to its printed precision
     assert bgnbd.log_likelihood == pytest.approx(-9582.43, abs=0.01)
+
+
+def _finite_difference(total, at: np.ndarray, step: float = 1e-6) -> np.ndarray:
+    """Central differences of ``total`` at ``at``, relative step per parameter."""
+    gradient = np.empty(len(at))
+    for i, value in enumerate(at):
+        h = step * value
+        up, down = at.copy(), at.copy()
+        up[i], down[i] = value + h, value - h
+        gradient[i] = (total(up) - total(down)) / (2 * h)
+    return gradient
+
+
+@pytest.mark.parametrize(
+    "at", [(0.3, 5.0, 0.7, 2.0), (2.0, 0.5, 3.0, 0.4), (0.243, 4.414, 0.793, 2.426)]
+)
+def test_bgnbd_gradient_matches_finite_differences(at):
+    # given: the CDNOW rows compressed with their counts, as the fit sees them
+    x, t_x, T = clv._arrays(_cdnow_summary())
+    (ux, ut, uT), weight = clv._compress(x, t_x, T)
+
+    def total(values):
+        ll = clv.bgnbd_log_likelihood(clv.BGNBDParams(*values), ux, ut, uT)
+        return float(weight @ ll)
+
+    # when
+    ll, gradient = clv.bgnbd_log_likelihood_gradient(
+        clv.BGNBDParams(*at), ux, ut, uT, weight
+    )
+    # then: the value is eq. 6 summed over customers, the gradient its slope
+    assert ll == pytest.approx(total(np.array(at)), rel=1e-12)
+    assert ll == pytest.approx(
+        clv.bgnbd_log_likelihood(clv.BGNBDParams(*at), x, t_x, T).sum(), rel=1e-12
+    )
+    np.testing.assert_allclose(
+        gradient, _finite_difference(total, np.array(at)), rtol=1e-5, atol=1e-4
+    )
+
+
+@pytest.mark.parametrize("at", [(5.0, 3.0, 12.0), (0.5, 8.0, 100.0)])
+def test_gamma_gamma_gradient_matches_finite_differences(at):
+    repeat = _cdnow_with_spend().query("frequency > 0")
+    x = repeat["frequency"].to_numpy(dtype=float)
+    m = repeat["monetary_value"].to_numpy(dtype=float)
+
+    def total(values):
+        return clv.gamma_gamma_log_likelihood(clv.GammaGammaParams(*values), x, m).sum()
+
+    ll, gradient = clv.gamma_gamma_log_likelihood_gradient(
+        clv.GammaGammaParams(*at), x, m
+    )
+    assert ll == pytest.approx(total(np.array(at)), rel=1e-12)
+    np.testing.assert_allclose(
+        gradient, _finite_difference(total, np.array(at)), rtol=1e-5, atol=1e-4
+    )
+
+
+def _nelder_mead_fit(summary: pd.DataFrame) -> tuple[np.ndarray, float]:
+    """The fit used before L-BFGS-B, verbatim: Nelder-Mead on log-parameters."""
+    x, t_x, T = clv._arrays(summary)
+    (ux, ut, uT), weight = clv._compress(x, t_x, T)
+
+    def negative_ll(log_values):
+        params = clv.BGNBDParams(*np.exp(log_values))
+        return -float(np.dot(weight, clv.bgnbd_log_likelihood(params, ux, ut, uT)))
+
+    result = optimize.minimize(
+        negative_ll,
+        np.zeros(4),
+        method="Nelder-Mead",
+        options={"maxiter": 20_000, "maxfev": 40_000, "xatol": 1e-8, "fatol": 1e-8},
+    )
+    assert result.success
+    return np.exp(result.x), -float(result.fun)
+
+
+def test_bgnbd_fit_is_at_least_as_good_as_nelder_mead(bgnbd):
+    # given: the Nelder-Mead fit this engine used before, on the same CDNOW data
+    old_params, old_ll = _nelder_mead_fit(_cdnow_summary())
+    # then: the gradient fit's likelihood is as high, to rounding of the sum
+    assert bgnbd.log_likelihood >= old_ll - 1e-6
+    np.testing.assert_allclose(
+        [bgnbd.params.r, bgnbd.params.alpha, bgnbd.params.a, bgnbd.params.b],
+        old_params,
+        rtol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("start", [0.1, 1.0, 10.0])
+def test_fits_reach_the_same_optimum_from_each_start(start):
+    config = clv.FitConfig(initial=start)
+    purchases = clv.BetaGeoModel(config).fit(_cdnow_summary())
+    spend = clv.GammaGammaModel(config).fit(_cdnow_with_spend())
+    assert purchases.log_likelihood == pytest.approx(-9582.4256, abs=1e-4)
+    assert spend.log_likelihood == pytest.approx(-4055.9232, abs=1e-4)
 
 
 def test_bgnbd_conditional_expectation_for_customer_1(bgnbd):
@@ -207,6 +303,8 @@ def test_config_validation():
         clv.CLVConfig(monthly_discount_rate=1.5)
     with pytest.raises(ValueError):
         clv.FitConfig(initial=0)
+    with pytest.raises(ValueError):
+        clv.FitConfig(tolerance=0)
     with pytest.raises(ValueError):
         clv.BetaGeoModel().fit(
             pd.DataFrame({"frequency": [0], "recency": [1.0], "T": [2.0]})
