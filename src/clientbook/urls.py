@@ -13,5 +13,7 @@ urlpatterns = [
     path("quality/", include("clientbook.quality.urls")),
     path("analytics/", include("clientbook.analytics.urls")),
     path("segments/", include("clientbook.segments.urls")),
+    path("campaigns/", include("clientbook.campaigns.urls")),
+    path("c/", include("clientbook.campaigns.public_urls")),
     path("", include("clientbook.web.urls")),
 ]

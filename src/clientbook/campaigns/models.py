@@ -224,6 +224,9 @@ class ContactStatus(models.TextChoices):
     # A send was started but not confirmed when the job stopped: it may or
     # may not have gone out, so it is never retried automatically.
     INTERRUPTED = "interrupted", _("Interrupted")
+    # No longer contactable when its turn came (consent withdrawn, put on
+    # the do-not-contact list, merged): not sent.
+    SKIPPED = "skipped", _("Skipped")
     HELD_OUT = "held_out", _("Held out (control)")
 
 

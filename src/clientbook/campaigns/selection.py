@@ -1,0 +1,341 @@
+"""Who a campaign reaches: segments and/or a model score make the members,
+then suppression rules mark who must not be contacted, each with its reason.
+
+Everything here is set-based SQL (INSERT … SELECT, UPDATE … WHERE EXISTS),
+so a million-member selection never passes through Python. The same
+suppression conditions are checked again, per member, just before a send
+(`contactable`), because consent can be withdrawn in between.
+
+The selection is JSON, validated by `validate`:
+
+    {"segments": ["<segment uuid>", …],
+     "score": {"field": "response_score", "top_n": 5000}}
+
+`score` takes one of `top_n` (the N best), `top_share` (0–1, e.g. 0.1 for
+the top decile) or `min` (a threshold); higher is better. Without segments
+the score ranks every live customer (of the campaign's branches).
+"""
+
+import datetime as dt
+import math
+from typing import Any
+
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.lookups import Exact, IsNull
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clientbook.activity.models import Direction, Interaction
+from clientbook.analytics.models import CustomerScore
+from clientbook.campaigns.errors import ErrorCode
+from clientbook.campaigns.models import Campaign, DoNotContact, Member, Suppression
+from clientbook.customers.models import (
+    Address,
+    Customer,
+    Identifier,
+    IdentifierType,
+)
+from clientbook.errors import ValidationFailed
+from clientbook.privacy.models import Consent, ConsentChannel, ConsentStatus
+from clientbook.segments.compiler import live_customers
+from clientbook.segments.models import Segment
+from clientbook.segments.selectors import segment_members_all
+
+# Model scores a selection may rank by; higher is better for each.
+SCORE_FIELDS = {
+    "response_score": _("response score"),
+    "churn_score": _("churn score"),
+    "clv": _("lifetime value"),
+    "p_alive": _("probability alive"),
+    "expected_purchases": _("expected purchases"),
+    "profit": _("profit"),
+}
+SCORE_MODES = ("top_n", "top_share", "min")
+
+# What each channel needs to reach a customer.
+_CHANNEL_IDENTIFIERS = {
+    ConsentChannel.EMAIL: [IdentifierType.EMAIL],
+    ConsentChannel.SMS: [IdentifierType.MOBILE],
+    ConsentChannel.PHONE: [IdentifierType.MOBILE, IdentifierType.LANDLINE],
+}
+_POSTAL_CHANNELS = (ConsentChannel.MAIL, ConsentChannel.VISIT)
+
+
+def _invalid(message: str, value: Any = None, field: str = "selection"):
+    return ValidationFailed(
+        ErrorCode.INVALID_SELECTION, message, field=field, value=value
+    )
+
+
+def validate(selection: dict | None) -> dict:
+    """The selection in its normal form; raises ValidationFailed naming the
+    bad part."""
+    selection = selection or {}
+    if not isinstance(selection, dict):
+        raise _invalid(_("A selection is an object."), selection)
+    segments = [str(s) for s in selection.get("segments") or []]
+    found = (
+        set(
+            str(u)
+            for u in Segment.objects.filter(uuid__in=segments).values_list(
+                "uuid", flat=True
+            )
+        )
+        if segments
+        else set()
+    )
+    for ref in segments:
+        if ref not in found:
+            raise ValidationFailed(
+                ErrorCode.UNKNOWN_SEGMENT,
+                _("There is no segment “%(ref)s”.") % {"ref": ref},
+                field="selection.segments",
+                value=ref,
+            )
+    score = _validate_score(selection.get("score"))
+    if not segments and not score:
+        raise _invalid(_("Choose at least one segment or a model score."))
+    normal: dict[str, Any] = {"segments": list(dict.fromkeys(segments))}
+    if score:
+        normal["score"] = score
+    return normal
+
+
+def _validate_score(score: dict | None) -> dict | None:
+    if not score:
+        return None
+    field = score.get("field")
+    if field not in SCORE_FIELDS:
+        raise _invalid(
+            _("“%(value)s” is not a score to select by.") % {"value": field},
+            field,
+            "selection.score.field",
+        )
+    modes = [m for m in SCORE_MODES if score.get(m) not in (None, "")]
+    if len(modes) != 1:
+        raise _invalid(
+            _("Give one of: the top N, a top share, or a minimum score."),
+            None,
+            "selection.score",
+        )
+    mode = modes[0]
+    try:
+        value = int(score[mode]) if mode == "top_n" else float(score[mode])
+    except (TypeError, ValueError):
+        value = None
+    valid = value is not None and (
+        (mode == "top_n" and value > 0)
+        or (mode == "top_share" and 0 < value <= 1)
+        or mode == "min"
+    )
+    if not valid:
+        raise _invalid(
+            _("“%(value)s” is not a valid value here.") % {"value": score[mode]},
+            score[mode],
+            f"selection.score.{mode}",
+        )
+    return {"field": field, mode: value}
+
+
+# Members ----------------------------------------------------------------------
+
+
+def _in_branches(queryset: QuerySet, campaign: Campaign) -> QuerySet:
+    branch_ids = list(campaign.branches.values_list("pk", flat=True))
+    return queryset.filter(branch_id__in=branch_ids) if branch_ids else queryset
+
+
+def _insert_members(campaign: Campaign, customers: QuerySet, segment_id) -> int:
+    """INSERT … SELECT of the customers not yet members; returns how many."""
+    sql, params = customers.order_by().values("pk").query.sql_with_params()
+    table = Member._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (campaign_id, customer_id, segment_id,"  # noqa: S608
+            " suppression, stratum, wave, status, contact, error, outcome,"
+            " orders, revenue, margin)"
+            f" SELECT %s, matched.id, %s, '', '', '', 'pending', '', '', '', 0, 0, 0"
+            f" FROM ({sql}) matched"
+            " WHERE NOT EXISTS (SELECT 1 FROM"
+            f" {table} m WHERE m.campaign_id = %s AND m.customer_id = matched.id)",
+            [campaign.pk, segment_id, *params, campaign.pk],
+        )
+        return cursor.rowcount
+
+
+def members_insert(campaign: Campaign, selection: dict) -> dict[str, int]:
+    """Makes the members of `selection` (validated); returns the counts
+    matched and `duplicate` (matched by an earlier segment)."""
+    counts = {"matched": 0, Suppression.DUPLICATE.value: 0}
+    refs = selection.get("segments") or []
+    segments = {str(s.uuid): s for s in Segment.objects.filter(uuid__in=refs)}
+    for ref in refs:
+        segment = segments[ref]
+        customers = _in_branches(segment_members_all(segment), campaign)
+        matched = customers.count() if counts["matched"] else None
+        inserted = _insert_members(campaign, customers, segment.pk)
+        matched = inserted if matched is None else matched
+        counts["matched"] += matched
+        counts[Suppression.DUPLICATE.value] += matched - inserted
+    if not refs:
+        customers = _in_branches(live_customers(), campaign).filter(
+            Exists(_scored(selection["score"]["field"]))
+        )
+        counts["matched"] = _insert_members(campaign, customers, None)
+    if selection.get("score"):
+        counts["matched"] -= _cut_by_score(campaign, selection["score"])
+    return counts
+
+
+def _scored(field: str) -> QuerySet:
+    return CustomerScore.objects.filter(
+        customer_id=OuterRef("pk"), **{f"{field}__isnull": False}
+    )
+
+
+def _cut_by_score(campaign: Campaign, score: dict) -> int:
+    """Keeps the members the score selects, with their score written on
+    them; returns how many were dropped (one UPDATE, one DELETE)."""
+    field = score["field"]
+    members = Member.objects.filter(campaign=campaign)
+    value = CustomerScore.objects.filter(customer_id=OuterRef("customer_id"))
+    members.update(score=Subquery(value.values(field)[:1]))
+    drop = Q(score__isnull=True)
+    if "min" in score:
+        drop |= Q(score__lt=score["min"])
+    else:
+        limit = score.get("top_n") or math.ceil(
+            members.filter(score__isnull=False).count() * score["top_share"]
+        )
+        # The last member kept (ranked by score, then customer for ties).
+        last = (
+            members.filter(score__isnull=False)
+            .order_by("-score", "customer_id")
+            .values_list("score", "customer_id")[limit - 1 : limit]
+        )
+        if last:
+            cut, customer_id = last[0]
+            drop |= Q(score__lt=cut) | Q(score=cut, customer_id__gt=customer_id)
+    dropped, _count = members.filter(drop).delete()
+    return dropped
+
+
+# Suppression ------------------------------------------------------------------
+
+
+def _customer(q: Q) -> Exists:
+    return Exists(Customer.objects.filter(q, pk=OuterRef("customer_id")))
+
+
+def _not_live() -> Q:
+    return Q(_customer(Q(archived_at__isnull=False) | Q(merged_into__isnull=False)))
+
+
+def _do_not_contact(channels: list[str], now: dt.datetime) -> Q:
+    """Listed as a customer, or by one of the customer's phone numbers or
+    e-mail addresses, for all channels or one the campaign uses."""
+    active = DoNotContact.objects.filter(
+        Q(lifted_at__isnull=True) | Q(lifted_at__gt=now),
+        Q(channel="") | Q(channel__in=channels),
+        added_at__lte=now,
+    )
+    listed = active.filter(customer_id=OuterRef("customer_id"))
+    numbers = Identifier.objects.filter(
+        customer_id=OuterRef("customer_id"),
+        value__in=active.exclude(value="").values("value"),
+    )
+    return Q(Exists(listed)) | Q(Exists(numbers))
+
+
+def _latest_consent(channel: str, purpose: str) -> Subquery:
+    return Subquery(
+        Consent.objects.filter(
+            customer_id=OuterRef("customer_id"), channel=channel, purpose=purpose
+        )
+        .order_by("-occurred_at", "-id")
+        .values("status")[:1]
+    )
+
+
+def _no_consent(channels: list[str], purpose: str) -> Q:
+    """Opt-in: the latest ledger entry for each channel must be a grant;
+    no entry at all is no consent."""
+    q = Q(pk__in=[])
+    for channel in channels:
+        latest = _latest_consent(channel, purpose)
+        q |= Q(IsNull(latest, True)) | ~Q(Exact(latest, ConsentStatus.GRANTED))
+    return q
+
+
+def _no_address(channels: list[str]) -> Q:
+    q = Q(pk__in=[])
+    for channel in channels:
+        if channel in _POSTAL_CHANNELS:
+            found = Address.objects.filter(
+                customer_id=OuterRef("customer_id"), is_valid=True
+            ).exclude(street="")
+        else:
+            found = Identifier.objects.filter(
+                customer_id=OuterRef("customer_id"),
+                type__in=_CHANNEL_IDENTIFIERS[channel],
+                is_live=True,
+            )
+        q |= ~Q(Exists(found))
+    return q
+
+
+def _recently_contacted(days: int, now: dt.datetime) -> Q:
+    if not days:
+        return Q(pk__in=[])
+    recent = Interaction.objects.filter(
+        customer_id=OuterRef("customer_id"),
+        direction=Direction.OUTBOUND,
+        occurred_at__gte=now - dt.timedelta(days=days),
+    )
+    return Q(Exists(recent))
+
+
+def suppression_rules(
+    campaign: Campaign, channels: list[str], now: dt.datetime
+) -> list[tuple[str, Q]]:
+    """(reason, condition on Member) in the order they are checked."""
+    return [
+        (Suppression.NOT_LIVE, _not_live()),
+        (Suppression.DO_NOT_CONTACT, _do_not_contact(channels, now)),
+        (Suppression.NO_CONSENT, _no_consent(channels, campaign.purpose)),
+        (Suppression.NO_ADDRESS, _no_address(channels)),
+        (
+            Suppression.RECENTLY_CONTACTED,
+            _recently_contacted(campaign.frequency_cap_days, now),
+        ),
+    ]
+
+
+def members_suppress(
+    campaign: Campaign, channels: list[str], now: dt.datetime
+) -> dict[str, int]:
+    """Marks each member the first rule catches (one UPDATE a rule);
+    returns the count per reason."""
+    counts = {}
+    for reason, condition in suppression_rules(campaign, channels, now):
+        counts[reason.value] = (
+            Member.objects.filter(campaign=campaign, suppression="")
+            .filter(condition)
+            .update(suppression=reason)
+        )
+    return counts
+
+
+def contactable(members: QuerySet, campaign: Campaign, channel: str) -> QuerySet:
+    """`members` that may be contacted on `channel` now. Senders call this
+    just before each batch: consent withdrawn, a number put on the
+    do-not-contact list or a merge since the selection all count. The
+    frequency cap is not checked again (the campaign's own sends would trip
+    it)."""
+    now = timezone.now()
+    blocked = Q(pk__in=[])
+    for reason, condition in suppression_rules(campaign, [channel], now):
+        if reason != Suppression.RECENTLY_CONTACTED:
+            blocked |= condition
+    return members.exclude(blocked)
