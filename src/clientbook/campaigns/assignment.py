@@ -1,11 +1,11 @@
 """Seeded, stratified, reproducible random assignment of members to arms.
 
 Permuted blocks within strata: members are ordered by stratum and, inside
-it, at random; then each block of `BLOCK` consecutive members gets the arms
-in exact proportion (largest remainders), in a random order. So every
-stratum's arms are balanced to within one block, the overall shares are
-exact to within one block, and the same seed and members give the same
-assignment every time. NumPy's PCG64 generator is the source of randomness.
+it, at random; then each block of `BLOCK` consecutive members (and the
+shorter last one) gets the arms in exact proportion (largest remainders), in
+a random order. So every stratum's arms are balanced to within one block,
+the overall shares are exact to within one member per arm and block, and
+the same seed and members give the same assignment every time. NumPy's PCG64 generator is the source of randomness.
 """
 
 from collections.abc import Sequence
@@ -40,8 +40,11 @@ def assign(
     _names, stratum_index = np.unique(keys, return_inverse=True)
     order = np.lexsort((rng.random(n), stratum_index))
     pattern = np.repeat(np.arange(len(shares)), block_counts(shares, block))
-    blocks = -(-n // block)
-    arms_in_order = rng.permuted(np.tile(pattern, (blocks, 1)), axis=1).ravel()[:n]
+    full, rest = divmod(n, block)
+    arms_in_order = rng.permuted(np.tile(pattern, (full, 1)), axis=1).ravel()
+    # The last, shorter block gets its own exact proportions.
+    tail = np.repeat(np.arange(len(shares)), block_counts(shares, rest))
+    arms_in_order = np.concatenate([arms_in_order, rng.permutation(tail)])
     arms = np.empty(n, dtype=int)
     arms[order] = arms_in_order
     return arms

@@ -10,6 +10,7 @@ unsuppressed members get an arm (a variant or the control group).
 """
 
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -67,7 +68,10 @@ class Campaign(models.Model):
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     cost_per_contact = models.DecimalField(_("cost per contact"), default=0, **MONEY)
     expected_response_rate = models.DecimalField(
-        _("expected response rate"), max_digits=5, decimal_places=4, default=0.05
+        _("expected response rate"),
+        max_digits=5,
+        decimal_places=4,
+        default=Decimal("0.05"),
     )
     response_window_days = models.PositiveSmallIntegerField(
         _("response window (days)"), default=30
@@ -83,7 +87,7 @@ class Campaign(models.Model):
         help_text=_("Skip customers contacted within this many days; 0 = no cap."),
     )
     holdout_share = models.DecimalField(
-        _("control group share"), max_digits=4, decimal_places=3, default=0.1
+        _("control group share"), max_digits=4, decimal_places=3, default=Decimal("0.1")
     )
     test_share = models.DecimalField(
         _("test sample share"),

@@ -18,6 +18,7 @@ the score ranks every live customer (of the campaign's branches).
 
 import datetime as dt
 import math
+import uuid
 from typing import Any
 
 from django.db import connection
@@ -75,16 +76,12 @@ def validate(selection: dict | None) -> dict:
     if not isinstance(selection, dict):
         raise _invalid(_("A selection is an object."), selection)
     segments = [str(s) for s in selection.get("segments") or []]
-    found = (
-        set(
-            str(u)
-            for u in Segment.objects.filter(uuid__in=segments).values_list(
-                "uuid", flat=True
-            )
-        )
-        if segments
-        else set()
-    )
+    found = {
+        str(u)
+        for u in Segment.objects.filter(
+            uuid__in=[s for s in segments if is_uuid(s)], archived_at__isnull=True
+        ).values_list("uuid", flat=True)
+    }
     for ref in segments:
         if ref not in found:
             raise ValidationFailed(
@@ -100,6 +97,14 @@ def validate(selection: dict | None) -> dict:
     if score:
         normal["score"] = score
     return normal
+
+
+def is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _validate_score(score: dict | None) -> dict | None:
@@ -155,10 +160,10 @@ def _insert_members(campaign: Campaign, customers: QuerySet, segment_id) -> int:
             f"INSERT INTO {table} (campaign_id, customer_id, segment_id,"  # noqa: S608
             " suppression, stratum, wave, status, contact, error, outcome,"
             " orders, revenue, margin)"
-            f" SELECT %s, matched.id, %s, '', '', '', 'pending', '', '', '', 0, 0, 0"
+            f" SELECT %s, matched.pk, %s, '', '', '', 'pending', '', '', '', 0, 0, 0"
             f" FROM ({sql}) matched"
             " WHERE NOT EXISTS (SELECT 1 FROM"
-            f" {table} m WHERE m.campaign_id = %s AND m.customer_id = matched.id)",
+            f" {table} m WHERE m.campaign_id = %s AND m.customer_id = matched.pk)",
             [campaign.pk, segment_id, *params, campaign.pk],
         )
         return cursor.rowcount

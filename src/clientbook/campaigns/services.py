@@ -8,6 +8,7 @@ import secrets
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import numpy as np
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.template import Template, TemplateSyntaxError
@@ -205,7 +206,11 @@ def _name_free(name: str, exclude: int | None = None) -> None:
 
 def ensure_open(campaign: Campaign) -> None:
     """Selection, variants and assignment change only before the test or
-    the execution starts: after that the assignment is what is measured."""
+    the execution starts: after that the assignment is what is measured.
+    The stage is read from the database, not from a possibly stale object."""
+    campaign.stage = Campaign.objects.values_list("stage", flat=True).get(
+        pk=campaign.pk
+    )
     if campaign.stage not in OPEN_STAGES:
         raise ValidationFailed(
             ErrorCode.FROZEN,
@@ -220,7 +225,10 @@ def ensure_open(campaign: Campaign) -> None:
 
 
 def _state(campaign: Campaign) -> dict:
-    data = snapshot(campaign, ["name", *_SETTINGS, "selection", "owner", "stage"])
+    plain = [f for f in _SETTINGS if f != "stratify_by"]
+    data = snapshot(campaign, ["name", *plain, "owner", "stage"])
+    data["stratify_by"] = list(campaign.stratify_by)
+    data["selection"] = campaign.selection
     data["branches"] = sorted(campaign.branches.values_list("pk", flat=True))
     return data
 
@@ -631,29 +639,31 @@ def campaign_assign(*, campaign: Campaign, actor) -> dict[str, int]:
 
 
 def _arms(campaign, variants, control, ids, keys) -> list[tuple]:
+    """(member id, variant id, wave, stratum, code) for every eligible
+    member. Waves are drawn first, then arms within each wave, so each
+    wave has the control share exactly (to within a block)."""
     arms = [control, *variants] if control else list(variants)
     holdout = float(campaign.holdout_share) if control else 0.0
-    treated = 1.0 - holdout
     weights = [v.weight for v in variants]
-    shares = ([holdout] if control else []) + [
-        treated * w / sum(weights) for w in weights
-    ]
+    shares = [holdout] if control else []
+    shares += [(1.0 - holdout) * w / sum(weights) for w in weights]
     test_share = float(campaign.test_share)
+    waves = np.zeros(len(ids), dtype=int)
     if test_share:
         waves = assignment.assign(keys, [test_share, 1 - test_share], campaign.seed)
-    else:
-        waves = [None] * len(ids)
-    picks = assignment.assign(keys, shares, campaign.seed + 1)
-    codes = _codes(len(ids))
+    picks = np.zeros(len(ids), dtype=int)
+    for wave in np.unique(waves):
+        where = np.flatnonzero(waves == wave)
+        picks[where] = assignment.assign(
+            [keys[i] for i in where], shares, campaign.seed + 1 + int(wave)
+        )
+    names = [Wave.TEST, Wave.ROLLOUT] if test_share else ["", ""]
     rows = []
-    for member_id, key, wave, pick, code in zip(
-        ids, keys, waves, picks, codes, strict=True
-    ):
-        arm = arms[pick]
-        wave_name = "" if wave is None else (Wave.TEST if wave == 0 else Wave.ROLLOUT)
-        if wave_name == Wave.ROLLOUT and not arm.is_control:
+    for i, code in enumerate(_codes(len(ids))):
+        arm, wave = arms[picks[i]], names[waves[i]]
+        if wave == Wave.ROLLOUT and not arm.is_control:
             arm = None  # waits for the test's winner
-        rows.append((member_id, arm.pk if arm else None, wave_name, key[:100], code))
+        rows.append((ids[i], arm.pk if arm else None, wave, keys[i][:100], code))
     return rows
 
 
@@ -720,7 +730,7 @@ def campaign_stage_set(
             preconditions are missing (named in the message).
     """
     ensure_can_run(actor)
-    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    given, campaign = campaign, Campaign.objects.select_for_update().get(pk=campaign.pk)
     _check_stage(campaign, to)
     now = timezone.now()
     if to in (Stage.TEST, Stage.EXECUTE):
@@ -747,6 +757,7 @@ def campaign_stage_set(
         before={"stage": previous},
         after={"stage": to, "note": note},
     )
+    given.stage, given.executed_at = campaign.stage, campaign.executed_at
     return campaign
 
 

@@ -1,0 +1,98 @@
+"""Reads of the campaigns app: lists, one campaign, its members and counts."""
+
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+from django.utils.translation import gettext as _
+
+from clientbook.campaigns.errors import ErrorCode
+from clientbook.campaigns.models import (
+    Campaign,
+    ContactStatus,
+    DoNotContact,
+    Member,
+    Suppression,
+    Variant,
+)
+from clientbook.campaigns.selection import is_uuid
+from clientbook.errors import NotFound
+from clientbook.org.access import scope_by_branch
+
+CONTACTED = (ContactStatus.SENT, ContactStatus.DELIVERED)
+
+
+def campaign_list(*, stage: str | None = None) -> QuerySet[Campaign]:
+    campaigns = Campaign.objects.select_related("owner").prefetch_related("variants")
+    return campaigns.filter(stage=stage) if stage else campaigns
+
+
+def campaign_get(*, ref: Any) -> Campaign:
+    """By UUID or exact name."""
+    text = str(ref or "").strip()
+    found = Campaign.objects.filter(name=text).first()
+    if found is None and is_uuid(text):
+        found = Campaign.objects.filter(uuid=text).first()
+    if found is None:
+        raise NotFound(
+            ErrorCode.NOT_FOUND,
+            _("There is no campaign “%(ref)s”.") % {"ref": text},
+            value=text,
+        )
+    return found
+
+
+def variant_get(campaign: Campaign, code: str) -> Variant:
+    found = campaign.variants.filter(code=code).first()
+    if found is None:
+        raise NotFound(
+            ErrorCode.NOT_FOUND,
+            _("This campaign has no variant “%(code)s”.") % {"code": code},
+            field="variant",
+            value=code,
+        )
+    return found
+
+
+def selection_table(campaign: Campaign) -> list[tuple[str, str, int]]:
+    """(key, label, count) of the last selection, in checking order."""
+    counts = campaign.selection_counts or {}
+    if not counts:
+        return []
+    rows = [("matched", _("Matched"), counts.get("matched", 0))]
+    rows += [
+        (reason.value, reason.label, counts.get(reason.value, 0))
+        for reason in Suppression
+    ]
+    rows.append(("eligible", _("Eligible"), counts.get("eligible", 0)))
+    return rows
+
+
+def arm_table(campaign: Campaign) -> list[dict]:
+    """Per arm and wave: members, and how many are contacted, responded."""
+    rows = (
+        Member.objects.filter(campaign=campaign, suppression="")
+        .values("variant__code", "variant__name", "variant__channel", "wave")
+        .annotate(
+            members=Count("pk"),
+            contacted=Count("pk", filter=Q(status__in=CONTACTED)),
+            pending=Count("pk", filter=Q(status=ContactStatus.PENDING)),
+            responded=Count("pk", filter=Q(responded_at__isnull=False)),
+        )
+        .order_by("variant__is_control", "variant__code", "wave")
+    )
+    return list(rows)
+
+
+def member_sample(campaign: Campaign, user, *, limit: int = 50) -> QuerySet[Member]:
+    members = Member.objects.filter(campaign=campaign).select_related(
+        "customer", "customer__branch", "variant"
+    )
+    return scope_by_branch(members, user, field="customer__branch").order_by(
+        "suppression", "customer_id"
+    )[:limit]
+
+
+def do_not_contact_list(*, include_lifted: bool = False) -> QuerySet[DoNotContact]:
+    entries = DoNotContact.objects.select_related("customer", "added_by")
+    entries = entries if include_lifted else entries.filter(lifted_at__isnull=True)
+    return entries.order_by("-added_at", "-id")
