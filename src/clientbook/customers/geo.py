@@ -39,18 +39,26 @@ def split_address(text: str) -> SplitAddress:
 
 
 def split_addresses(texts: list[str]) -> list[SplitAddress]:
-    """Splits many addresses at once (cpca works on a whole column at a time:
-    about 0.01 ms an address in a batch, 1 ms alone)."""
+    """Splits many addresses at once."""
+    clean = [halfwidth(t or "").replace(" ", "") for t in texts]
+    return [_one(text, row) for text, row in zip(clean, _cpca(clean), strict=True)]
+
+
+_CPCA_COLUMNS = ("省", "市", "区", "地址", "adcode", "省_pos", "市_pos", "区_pos")
+
+
+def _cpca(texts: list[str]) -> list[tuple]:
+    """cpca's answer per address. Its `transform` builds a pandas frame of
+    them, which took half the time of an import's address splitting: the
+    function it calls per address is used directly when it is there."""
     import cpca
 
-    clean = [halfwidth(t or "").replace(" ", "") for t in texts]
-    if not clean:
-        return []
-    frame = cpca.transform(clean, pos_sensitive=True)
-    return [
-        _one(text, row)
-        for text, row in zip(clean, frame.itertuples(index=False), strict=True)
-    ]
+    one = getattr(cpca, "_get_one_addr", None)
+    if one is None:  # a cpca without it: the public, slower way
+        frame = cpca.transform(texts, pos_sensitive=True) if texts else ()
+        return list(frame.itertuples(index=False)) if texts else []
+    found = (one(t, True, {}) for t in texts)
+    return [tuple(map(row.get, _CPCA_COLUMNS)) for row in found]
 
 
 def _one(text: str, row) -> SplitAddress:

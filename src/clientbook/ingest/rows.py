@@ -52,14 +52,30 @@ class CustomerRecord:
     external_id: str = ""
     name_parts: dict[str, str] = field(default_factory=dict)
     errors: list[RowError] = field(default_factory=list)
+    # Worked out once, where the row is parsed (possibly in a worker process).
+    name_keys: tuple[str, str] | None = None
+    _key: str | None = field(default=None, repr=False, compare=False)
+    _hash: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def hard_identifiers(self) -> list[tuple[str, str]]:
         return [(t, v) for t, v in self.identifiers if t in HARD_IDENTIFIER_TYPES]
 
+    def seal(self) -> None:
+        """Computes what writing the record needs, so parsing workers do it."""
+        self.source_key()
+        self.content_hash()
+        if self.profile.get("name") and not self.errors:
+            self.name_keys = normalise.name_keys(self.profile["name"])
+
     def source_key(self) -> str:
         """How the source knows this customer: its own id if the file has
         one, else its hard identifiers, else its name and birth date."""
+        if self._key is None:
+            self._key = self._source_key()
+        return self._key
+
+    def _source_key(self) -> str:
         if self.external_id:
             return "id:" + self.external_id
         if self.hard_identifiers:
@@ -70,8 +86,10 @@ class CustomerRecord:
         return f"name:{self.profile.get('name', '')}|{birth}"[:200]
 
     def content_hash(self) -> str:
-        content = json.dumps(self.raw, sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(content.encode()).hexdigest()
+        if self._hash is None:
+            content = json.dumps(self.raw, sort_keys=True, ensure_ascii=False)
+            self._hash = hashlib.sha256(content.encode()).hexdigest()
+        return self._hash
 
 
 _CHOICE_TARGETS = {
@@ -167,6 +185,15 @@ class RowParser:
                         "id_conflict",
                     )
                 )
+
+    def chunk(self, rows: list[tuple[int, dict[str, str]]]) -> list[CustomerRecord]:
+        """A chunk of rows parsed, addresses split and records sealed: all
+        the work that needs no database, so it can run in a worker process."""
+        records = [self.customer(number, raw) for number, raw in rows]
+        self.split_addresses(records)
+        for record in records:
+            record.seal()
+        return records
 
     def split_addresses(self, records: list[CustomerRecord]) -> None:
         """Splits one-line addresses into province / city / district / street,

@@ -193,7 +193,8 @@ def import_job_run(*, job: ImportJob, progress: Progress | None = None) -> Impor
 
 @dataclass
 class Steps:
-    """How one kind of import reads rows, groups them and writes a chunk."""
+    """How one kind of import reads a chunk of rows, groups them and writes
+    a chunk."""
 
     read: Callable
     apply: Callable
@@ -204,23 +205,23 @@ def _steps(job: ImportJob, ctx: Context) -> Steps:
     size = settings.CLIENTBOOK["IMPORT_CHUNK_ROWS"]
     if job.kind == ImportKind.CUSTOMERS:
         parser = _parser(job)
-
-        def apply(ctx: Context, records: list) -> ChunkResult:
-            parser.split_addresses(records)  # a whole chunk in one call: fast
-            return apply_customer_chunk(ctx, records)
-
-        return Steps(parser.customer, apply, lambda rows: _chunks(rows, size))
+        return Steps(
+            parser.chunk, apply_customer_chunk, lambda rows: _chunks(rows, size)
+        )
     if job.kind == ImportKind.ORDERS:
         number = ctx.columns["order_number"]
         return Steps(
-            lambda n, raw: events.read_row(job.mapping, n, raw, events.ORDER_PARSE),
+            lambda chunk: [
+                events.read_row(job.mapping, n, raw, events.ORDER_PARSE)
+                for n, raw in chunk
+            ],
             events.apply_order_chunk,
             lambda rows: events.order_groups(
                 rows, size, number=lambda i: i[1].get(number)
             ),
         )
     return Steps(
-        lambda n, raw: events.read_row(job.mapping, n, raw, {}),
+        lambda chunk: [events.read_row(job.mapping, n, raw, {}) for n, raw in chunk],
         events.apply_interaction_chunk,
         lambda rows: _chunks(rows, size),
     )
@@ -257,7 +258,7 @@ def _run(job: ImportJob, progress: Progress | None) -> None:
     ctx = _context(job)
     steps = _steps(job, ctx)
     for chunk in steps.chunks(_rows(job)):
-        records = [steps.read(n, raw) for n, raw in chunk]
+        records = steps.read(chunk)
         with transaction.atomic():
             result = steps.apply(ctx, records)
             _save_rejects(job, result)
@@ -276,7 +277,7 @@ def _dry_run(job: ImportJob, progress: Progress | None) -> None:
     read = last = 0
     with transaction.atomic():
         for chunk in steps.chunks(_rows(job)):
-            result = steps.apply(ctx, [steps.read(n, raw) for n, raw in chunk])
+            result = steps.apply(ctx, steps.read(chunk))
             for name in ("created", "updated", "unchanged", "merged"):
                 setattr(total, name, getattr(total, name) + getattr(result, name))
             rejects += result.rejected

@@ -40,3 +40,25 @@ def test_postcodes_of_cities():
     assert postcode_for("山东省", "济南市") == "250000"
     assert postcode_for("上海市", "上海市") == "200000"
     assert postcode_for("火星", "基地") == ""
+
+
+def test_per_address_matching_agrees_with_cpca_transform():
+    """geo calls cpca's per-address function rather than its pandas frame."""
+    import cpca
+
+    from clientbook.customers.geo import _cpca
+
+    texts = [
+        "上海市黄浦区南京东路1号",
+        "杭州西湖区文三路",
+        "朝阳区建国路",
+        "随便写的地址",
+        "",
+        "广西南宁青秀区民族大道",
+    ]
+    frame = cpca.transform(texts, pos_sensitive=True)
+    expected = [
+        tuple(None if v != v else v for v in row)  # NaN → None
+        for row in frame.itertuples(index=False)
+    ]
+    assert _cpca(texts) == expected

@@ -207,3 +207,24 @@ def test_mobile_fast_path_agrees_with_the_full_numbering_plan(number):
         "+86" + number,
         "mobile" if mobile else "landline",
     )
+
+
+@given(st.from_regex(r"[0-9]{17}", fullmatch=True))
+def test_id_check_digit_agrees_with_stdnum(body):
+    assert normalise.id_check_digit(body) == ric.calc_check_digit(body + "0")
+
+
+@pytest.mark.parametrize("text", ["11010519850230001X", "110105198513020011"])
+def test_a_national_id_without_a_real_birth_date_is_refused(text):
+    number = text[:17] + normalise.id_check_digit(text[:17])
+    with pytest.raises(normalise.NormaliseError):
+        normalise.national_id(number)
+
+
+@given(st.text(alphabet="abc XYZ09 -", max_size=12))
+def test_halfwidth_of_ascii_skips_nothing_but_nfkc(text):
+    import unicodedata
+
+    assert normalise.halfwidth(text) == " ".join(
+        unicodedata.normalize("NFKC", text).split()
+    )
