@@ -148,13 +148,21 @@ def _interrupted(dispatch: Dispatch) -> int:
 
 
 def _send_channel(dispatch: Dispatch, channel: str, sender) -> None:
-    while True:
-        batch = _claim(dispatch, channel)
-        if not batch:
-            return
-        allowed = _recheck(dispatch.campaign, channel, batch)
-        results = _deliver(channel, [m for m in batch if m.pk in allowed], sender)
-        _finish(dispatch, channel, batch, results)
+    """Batches until none is pending. The connection is opened before the
+    first claim, so a mail server that is down leaves everyone pending."""
+    waiting = to_send(dispatch.campaign, dispatch.wave).filter(
+        variant__channel=channel, status=ContactStatus.PENDING
+    )
+    if not waiting.exists():
+        return
+    with _sender(channel, sender) as send:
+        while True:
+            batch = _claim(dispatch, channel)
+            if not batch:
+                return
+            allowed = _recheck(dispatch.campaign, channel, batch)
+            results = _deliver(channel, [m for m in batch if m.pk in allowed], send)
+            _finish(dispatch, channel, batch, results)
 
 
 def _claim(dispatch: Dispatch, channel: str) -> list[Member]:
@@ -214,23 +222,20 @@ def addresses(channel: str, customer_ids: list[int]) -> dict[int, str]:
     return found
 
 
-def _deliver(channel: str, members: list[Member], sender) -> dict[int, tuple]:
+def _deliver(channel: str, members: list[Member], send) -> dict[int, tuple]:
     """member id → (status, contact, error, at). Sends one by one: a member
     whose message fails does not stop the others."""
     found = addresses(channel, [m.customer_id for m in members])
     results: dict[int, tuple] = {}
-    if not members:
-        return results
-    with _sender(channel, sender) as send:
-        for member in members:
-            address = found.get(member.customer_id, "")
-            try:
-                send(member, address)
-            except Exception as exc:  # noqa: BLE001 (reported on the member)
-                logger.warning("send to member %s failed: %s", member.pk, exc)
-                results[member.pk] = (ContactStatus.FAILED, address, str(exc), None)
-            else:
-                results[member.pk] = (ContactStatus.SENT, address, "", timezone.now())
+    for member in members:
+        address = found.get(member.customer_id, "")
+        try:
+            send(member, address)
+        except Exception as exc:  # noqa: BLE001 (reported on the member)
+            logger.warning("send to member %s failed: %s", member.pk, exc)
+            results[member.pk] = (ContactStatus.FAILED, address, str(exc), None)
+        else:
+            results[member.pk] = (ContactStatus.SENT, address, "", timezone.now())
     return results
 
 
