@@ -1,0 +1,628 @@
+"""How a campaign did (评估优化): each arm against the control group, by
+variant, branch, segment and wave; who responded against who did not; the
+KPIs of a list of campaigns against the 5% response target.
+
+Everything comes from aggregate queries over the members (GROUP BY), never
+from loading members: one query for the report, whatever dimensions it
+shows, rolled up in Python over the few groups it returns.
+
+Definitions (intention to treat, so the control group compares):
+
+- responded: at least one response other than an unsubscribe (or
+  `responded_at` set); the response rate is responders ÷ members of the arm,
+  also shown ÷ contacted;
+- contacted: sent or delivered; cost = contacted × cost per contact;
+- converted: at least one order in the response window (`attribution`);
+  revenue and margin are net of returns; ROI = (margin − cost) ÷ cost;
+- lift: arm minus control in response rate, conversion rate (Newcombe
+  interval, z-test) and revenue per member (Welch), see `stats`.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clientbook.campaigns import stats
+from clientbook.campaigns.models import (
+    NEGATIVE_KINDS,
+    Campaign,
+    ContactStatus,
+    Member,
+    Response,
+    Variant,
+    Wave,
+)
+
+CONTACTED = (ContactStatus.SENT, ContactStatus.DELIVERED)
+ZERO = Decimal("0.00")
+
+
+def response_target() -> Decimal:
+    """The response-rate KPI: the postal plan's 5%, unless the settings say
+    otherwise (CLIENTBOOK["CAMPAIGNS"]["RESPONSE_TARGET"])."""
+    configured = getattr(settings, "CLIENTBOOK", {}).get("CAMPAIGNS", {})
+    return Decimal(str(configured.get("RESPONSE_TARGET", "0.05")))
+
+
+def _positive_response() -> Exists:
+    return Exists(
+        Response.objects.filter(member=OuterRef("pk")).exclude(kind__in=NEGATIVE_KINDS)
+    )
+
+
+def _responded() -> Q:
+    return Q(responded_at__isnull=False) | Q(_positive_response())
+
+
+def _contacted() -> Q:
+    return Q(status__in=CONTACTED)
+
+
+def _figures() -> dict:
+    """The aggregates every group of the report needs."""
+    return {
+        "members": Count("pk"),
+        "contacted": Count("pk", filter=_contacted()),
+        "delivered": Count(
+            "pk",
+            filter=Q(status=ContactStatus.DELIVERED) | Q(delivered_at__isnull=False),
+        ),
+        "responded": Count("pk", filter=_responded()),
+        "responded_contacted": Count("pk", filter=_responded() & _contacted()),
+        "converted": Count("pk", filter=Q(orders__gt=0)),
+        "revenue_total": Sum("revenue"),
+        "margin_total": Sum("margin"),
+        "revenue_sq": Sum(
+            Cast("revenue", FloatField()) * Cast("revenue", FloatField()),
+            output_field=FloatField(),
+        ),
+    }
+
+
+# The report -------------------------------------------------------------------
+
+
+@dataclass
+class Lift:
+    """An arm against the control group of the same group."""
+
+    response: stats.ProportionComparison
+    conversion: stats.ProportionComparison
+    revenue: stats.MeanComparison
+
+
+@dataclass
+class Arm:
+    """The figures of one arm (a variant, the control, or all variants)."""
+
+    key: str
+    label: str
+    is_control: bool = False
+    members: int = 0
+    contacted: int = 0
+    delivered: int = 0
+    responded: int = 0
+    responded_contacted: int = 0
+    converted: int = 0
+    revenue: Decimal = ZERO
+    margin: Decimal = ZERO
+    revenue_sq: float = 0.0
+    cost: Decimal = ZERO
+    lift: Lift | None = None
+
+    def add(self, row: dict) -> None:
+        for name in ("members", "contacted", "delivered", "responded"):
+            setattr(self, name, getattr(self, name) + row[name])
+        self.responded_contacted += row["responded_contacted"]
+        self.converted += row["converted"]
+        self.revenue += Decimal(row["revenue_total"] or 0)
+        self.margin += Decimal(row["margin_total"] or 0)
+        self.revenue_sq += float(row["revenue_sq"] or 0)
+
+    def merge(self, other: "Arm") -> None:
+        """Adds another arm's figures (all variants together)."""
+        self.add(
+            vars(other) | {"revenue_total": other.revenue, "margin_total": other.margin}
+        )
+        self.cost += other.cost
+
+    @property
+    def response_rate(self) -> float | None:
+        return self.responded / self.members if self.members else None
+
+    @property
+    def response_rate_contacted(self) -> float | None:
+        return self.responded_contacted / self.contacted if self.contacted else None
+
+    @property
+    def conversion_rate(self) -> float | None:
+        return self.converted / self.members if self.members else None
+
+    @property
+    def revenue_per_member(self) -> Decimal | None:
+        if not self.members:
+            return None
+        return (self.revenue / self.members).quantize(Decimal("0.0001"))
+
+    @property
+    def roi(self) -> float | None:
+        if not self.cost:
+            return None
+        return float((self.margin - self.cost) / self.cost)
+
+    def response_interval(self) -> tuple[float, float] | None:
+        if not self.members:
+            return None
+        return stats.wilson_interval(self.responded, self.members)
+
+    def conversion_interval(self) -> tuple[float, float] | None:
+        if not self.members:
+            return None
+        return stats.wilson_interval(self.converted, self.members)
+
+
+def lift(arm: Arm, control: Arm) -> Lift:
+    """The arm against the control: differences with 95% intervals and
+    p-values (see `stats`)."""
+    return Lift(
+        response=stats.proportions_compare(
+            arm.responded, arm.members, control.responded, control.members
+        ),
+        conversion=stats.proportions_compare(
+            arm.converted, arm.members, control.converted, control.members
+        ),
+        revenue=stats.means_compare(
+            arm.members,
+            arm.revenue,
+            arm.revenue_sq,
+            control.members,
+            control.revenue,
+            control.revenue_sq,
+        ),
+    )
+
+
+@dataclass
+class Group:
+    """The arms of one value of a dimension (one branch, one segment …); the
+    "variant" dimension has one group, the whole campaign."""
+
+    key: str
+    label: str
+    arms: list[Arm] = field(default_factory=list)
+    control: Arm | None = None
+    treated: Arm | None = None  # all variants together
+
+
+@dataclass
+class Report:
+    campaign: Campaign
+    dimensions: dict[str, list[Group]]
+    total: Arm
+    generated_at: dt.datetime
+
+    @property
+    def overall(self) -> Group:
+        return self.dimensions["variant"][0]
+
+    @property
+    def chart(self) -> dict:
+        return {
+            "response": report_chart(self, "response"),
+            "conversion": report_chart(self, "conversion"),
+        }
+
+
+# Dimensions other than the arms themselves: the member column they group by.
+DIMENSIONS = {
+    "branch": "customer__branch_id",
+    "segment": "segment_id",
+    "wave": "wave",
+}
+
+
+def dimension_labels() -> dict[str, str]:
+    return {
+        "variant": _("Variants and control"),
+        "branch": _("By branch"),
+        "segment": _("By segment"),
+        "wave": _("By wave"),
+    }
+
+
+def _rows(campaign: Campaign, by: tuple[str, ...]) -> list[dict]:
+    columns = ["variant_id", *(DIMENSIONS[d] for d in by if d in DIMENSIONS)]
+    queryset = (
+        Member.objects.filter(campaign=campaign, variant__isnull=False)
+        .values(*columns)
+        .annotate(**_figures())
+        .order_by()
+    )
+    return list(queryset)
+
+
+def _value_labels(dimension: str, keys: set) -> dict:
+    from clientbook.org.models import Branch
+    from clientbook.segments.models import Segment
+
+    none = _("None")
+    if dimension == "branch":
+        names = dict(Branch.objects.filter(pk__in=keys).values_list("pk", "name"))
+    elif dimension == "segment":
+        names = dict(Segment.objects.filter(pk__in=keys).values_list("pk", "name"))
+    else:
+        names = {w.value: w.label for w in Wave} | {"": _("No test")}
+    return {key: str(names.get(key, none)) for key in keys}
+
+
+def _group(key, label, rows, variants: dict[int, Variant], campaign) -> Group:
+    arms: dict[int, Arm] = {}
+    for row in rows:
+        variant = variants[row["variant_id"]]
+        arm = arms.get(variant.pk)
+        if arm is None:
+            arm = arms[variant.pk] = Arm(
+                key=variant.code, label=variant.name, is_control=variant.is_control
+            )
+        arm.add(row)
+    group = Group(key=str(key), label=label)
+    ordered = sorted(arms.values(), key=lambda a: (a.is_control, a.key))
+    treated = Arm(key="treated", label=_("All variants"))
+    for arm in ordered:
+        arm.cost = arm.contacted * campaign.cost_per_contact
+        if arm.is_control:
+            group.control = arm
+        else:
+            treated.merge(arm)
+    group.arms = ordered
+    group.treated = treated if treated.members else None
+    if group.control and group.control.members:
+        for arm in [a for a in ordered if not a.is_control] + [treated]:
+            arm.lift = lift(arm, group.control) if arm.members else None
+    return group
+
+
+def campaign_report(campaign: Campaign, *, by=("variant",)) -> Report:
+    """The evaluation of a campaign: for each dimension in `by` ("variant",
+    "branch", "segment", "wave"), one group per value with its arms, each
+    arm's figures and its lift over that group's control. "variant" is
+    always there: the whole campaign's arms. One aggregate query."""
+    by = tuple(dict.fromkeys(("variant", *by)))
+    unknown = set(by) - {"variant", *DIMENSIONS}
+    if unknown:
+        raise ValueError(f"unknown dimensions: {sorted(unknown)}")
+    rows = _rows(campaign, by)
+    variants = {v.pk: v for v in Variant.objects.filter(campaign=campaign)}
+    dimensions = {
+        "variant": [_group("all", _("All members"), rows, variants, campaign)]
+    }
+    for dimension in by[1:]:
+        column = DIMENSIONS[dimension]
+        parts = defaultdict(list)
+        for row in rows:
+            parts[row[column]].append(row)
+        labels = _value_labels(dimension, set(parts))
+        dimensions[dimension] = [
+            _group(key, labels[key], parts[key], variants, campaign)
+            for key in sorted(parts, key=lambda k: labels[k])
+        ]
+    total = Arm(key="total", label=_("All members"))
+    for row in rows:
+        total.add(row)
+    total.cost = total.contacted * campaign.cost_per_contact
+    return Report(
+        campaign=campaign,
+        dimensions=dimensions,
+        total=total,
+        generated_at=timezone.now(),
+    )
+
+
+# The chart ----------------------------------------------------------------------
+
+_COLOURS = {"control": "#9aa5b1", "arm": "#3b6ea8", "whisker": "#1f2933"}
+
+
+def report_chart(report: Report, metric: str = "response") -> dict:
+    """A Chart.js bar chart of the response (or conversion) rate of each arm,
+    in percent, with the 95% Wilson interval as a thin floating bar over it
+    (a whisker Chart.js draws without a plugin)."""
+    arms = [a for a in report.overall.arms if a.members]
+    if metric == "response":
+        rates = [a.response_rate for a in arms]
+        intervals = [a.response_interval() for a in arms]
+        title = _("Response rate (%)")
+    else:
+        rates = [a.conversion_rate for a in arms]
+        intervals = [a.conversion_interval() for a in arms]
+        title = _("Conversion rate (%)")
+    colours = [_COLOURS["control" if a.is_control else "arm"] for a in arms]
+    return {
+        "type": "bar",
+        "data": {
+            "labels": [a.label for a in arms],
+            "datasets": [
+                {
+                    "label": title,
+                    "data": [round(100 * r, 3) for r in rates],
+                    "backgroundColor": colours,
+                    "order": 2,
+                },
+                {
+                    "label": _("95% confidence interval"),
+                    "data": [
+                        [round(100 * lo, 3), round(100 * hi, 3)] for lo, hi in intervals
+                    ],
+                    "backgroundColor": _COLOURS["whisker"],
+                    "barPercentage": 0.06,
+                    "grouped": False,
+                    "order": 1,
+                },
+            ],
+        },
+        "options": {
+            "responsive": True,
+            "maintainAspectRatio": False,
+            "plugins": {"legend": {"display": True}},
+            "scales": {
+                "y": {"beginAtZero": True, "title": {"display": True, "text": title}}
+            },
+        },
+    }
+
+
+# Responders against the others --------------------------------------------------
+
+
+@dataclass
+class ProfileValue:
+    label: str
+    responders: int
+    others: int
+    responders_share: float | None
+    others_share: float | None
+
+
+@dataclass
+class ProfileAttribute:
+    """One attribute compared between responders and the others: shares of
+    each value (chi-square) or means (Welch)."""
+
+    name: str
+    label: str
+    kind: str  # "categorical" or "numeric"
+    p_value: float | None
+    values: list[ProfileValue] = field(default_factory=list)
+    responders_mean: float | None = None
+    others_mean: float | None = None
+    responders_n: int = 0
+    others_n: int = 0
+
+
+@dataclass
+class Profile:
+    responders: int
+    others: int
+    attributes: list[ProfileAttribute]
+
+
+def _first_province() -> Subquery:
+    from clientbook.customers.models import Address
+
+    first = Address.objects.filter(customer_id=OuterRef("customer_id")).order_by("pk")
+    return Subquery(first.values("province")[:1])
+
+
+def _categorical() -> dict:
+    """name → (label, expression or path, value labels)."""
+    from clientbook.customers.models import Gender
+    from clientbook.quality.models import Grade
+
+    return {
+        "gender": (_("Gender"), "customer__gender", dict(Gender.choices)),
+        "branch": (_("Branch"), "customer__branch__name", {}),
+        "province": (_("Province"), _first_province(), {}),
+        "rfm_cell": (_("RFM cell"), "customer__score__rfm_cell", {}),
+        "value_tier": (_("Value tier"), "customer__score__value_tier", {}),
+        "grade": (_("Quality grade"), "customer__quality__grade", dict(Grade.choices)),
+    }
+
+
+def _numeric() -> dict:
+    return {
+        "clv": (_("Lifetime value"), "customer__score__clv"),
+        "frequency": (_("Orders"), "customer__score__frequency"),
+        "monetary": (_("Net sales"), "customer__score__monetary"),
+        "recency_days": (_("Days since last order"), "customer__score__recency_days"),
+    }
+
+
+def _contacted_members(campaign: Campaign):
+    responded = Case(
+        When(_responded(), then=Value(True)),
+        default=Value(False),
+        output_field=BooleanField(),
+    )
+    return Member.objects.filter(
+        campaign=campaign, variant__is_control=False, status__in=CONTACTED
+    ).annotate(is_responder=responded)
+
+
+def _categorical_attribute(members, name, label, expression, names) -> ProfileAttribute:
+    rows = (
+        members.annotate(
+            attribute=F(expression) if isinstance(expression, str) else expression
+        )
+        .values("attribute", "is_responder")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    counts: dict = defaultdict(lambda: [0, 0])
+    for row in rows:
+        counts[row["attribute"]][0 if row["is_responder"] else 1] += row["n"]
+    totals = [sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())]
+    values = [
+        ProfileValue(
+            label=str(names.get(key, key)) if key not in (None, "") else _("Unknown"),
+            responders=c[0],
+            others=c[1],
+            responders_share=c[0] / totals[0] if totals[0] else None,
+            others_share=c[1] / totals[1] if totals[1] else None,
+        )
+        for key, c in sorted(counts.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))
+    ]
+    p_value = stats.chi_square_p_value([list(c) for c in counts.values()])
+    return ProfileAttribute(name, label, "categorical", p_value, values=values)
+
+
+def _numeric_attribute(name, label, groups: dict) -> ProfileAttribute:
+    """`groups`: responder flag → (n, sum, sum of squares)."""
+    responders, others = groups.get(True, (0, 0, 0)), groups.get(False, (0, 0, 0))
+    result = stats.means_compare(*responders, *others)
+    return ProfileAttribute(
+        name,
+        label,
+        "numeric",
+        result.p_value,
+        responders_mean=result.mean1 if responders[0] else None,
+        others_mean=result.mean2 if others[0] else None,
+        responders_n=responders[0],
+        others_n=others[0],
+    )
+
+
+def _numeric_attributes(members) -> list[ProfileAttribute]:
+    aggregates = {}
+    for name, (_label, path) in _numeric().items():
+        value = Cast(path, FloatField())
+        aggregates[f"{name}__n"] = Count(path)
+        aggregates[f"{name}__s"] = Sum(value, output_field=FloatField())
+        aggregates[f"{name}__ss"] = Sum(value * value, output_field=FloatField())
+    rows = members.values("is_responder").annotate(**aggregates).order_by()
+    by_flag = {row["is_responder"]: row for row in rows}
+    result = []
+    for name, (label, _path) in _numeric().items():
+        groups = {
+            flag: (
+                row[f"{name}__n"],
+                row[f"{name}__s"] or 0.0,
+                row[f"{name}__ss"] or 0.0,
+            )
+            for flag, row in by_flag.items()
+        }
+        result.append(_numeric_attribute(name, label, groups))
+    return result
+
+
+def _age_attribute(members, today: dt.date) -> ProfileAttribute:
+    """Age in whole years on `today`, from one row per birth date."""
+    rows = (
+        members.filter(customer__birth_date__isnull=False)
+        .values("customer__birth_date", "is_responder")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    sums: dict = defaultdict(lambda: [0, 0.0, 0.0])
+    for row in rows:
+        born = row["customer__birth_date"]
+        age = (
+            today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+        )
+        total = sums[row["is_responder"]]
+        total[0] += row["n"]
+        total[1] += row["n"] * age
+        total[2] += row["n"] * age * age
+    return _numeric_attribute("age", _("Age"), {k: tuple(v) for k, v in sums.items()})
+
+
+def responder_profile(campaign: Campaign, *, today: dt.date | None = None) -> Profile:
+    """Responders against non-responders among the contacted members of the
+    variants: for each attribute, the shares of its values (chi-square p) or
+    the means (Welch p); sorted by p-value, the clearest difference first,
+    untestable attributes last."""
+    today = today or timezone.localdate()
+    members = _contacted_members(campaign)
+    attributes = [
+        _categorical_attribute(members, name, *spec)
+        for name, spec in _categorical().items()
+    ]
+    attributes.append(_age_attribute(members, today))
+    attributes.extend(_numeric_attributes(members))
+    split = dict(members.values_list("is_responder").annotate(n=Count("pk")).order_by())
+    attributes.sort(key=lambda a: (a.p_value is None, a.p_value or 0.0))
+    return Profile(
+        responders=split.get(True, 0), others=split.get(False, 0), attributes=attributes
+    )
+
+
+# KPIs of many campaigns -----------------------------------------------------------
+
+
+def campaign_kpis(campaigns) -> dict[int, dict]:
+    """The headline figures of each campaign, by campaign id, in one query:
+    members, contacted, responders (among the contacted), response rate
+    (÷ contacted, the postal KPI), revenue and margin of the treated members,
+    cost, ROI, and whether the rate reaches the campaign's expected rate and
+    the target (5%)."""
+    campaigns = list(campaigns)
+    target = response_target()
+    treated = Q(variant__is_control=False)
+    rows = (
+        Member.objects.filter(
+            campaign__in=[c.pk for c in campaigns], variant__isnull=False
+        )
+        .values("campaign_id")
+        .annotate(
+            members=Count("pk"),
+            contacted=Count("pk", filter=treated & _contacted()),
+            responders=Count("pk", filter=treated & _contacted() & _responded()),
+            revenue_total=Sum("revenue", filter=treated),
+            margin_total=Sum("margin", filter=treated),
+        )
+        .order_by()
+    )
+    found = {row["campaign_id"]: row for row in rows}
+    return {c.pk: _kpi(c, found.get(c.pk), target) for c in campaigns}
+
+
+def _kpi(campaign: Campaign, row: dict | None, target: Decimal) -> dict:
+    row = row or {"members": 0, "contacted": 0, "responders": 0}
+    contacted = row["contacted"]
+    rate = row["responders"] / contacted if contacted else None
+    cost = contacted * campaign.cost_per_contact
+    margin = Decimal(row.get("margin_total") or 0)
+    expected = float(campaign.expected_response_rate)
+    return {
+        "members": row["members"],
+        "contacted": contacted,
+        "responders": row["responders"],
+        "response_rate": rate,
+        "revenue": Decimal(row.get("revenue_total") or 0),
+        "margin": margin,
+        "cost": cost,
+        "roi": float((margin - cost) / cost) if cost else None,
+        "expected_response_rate": expected,
+        "target": float(target),
+        "meets_expected": None if rate is None else rate >= expected,
+        "meets_target": None if rate is None else rate >= float(target),
+    }
