@@ -132,10 +132,8 @@ def outbox_lines(directory: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
 
 
-@pytest.fixture
-def outbox(settings, tmp_path):
-    """SMS go to a file outbox in the test's directory."""
-    directory = tmp_path / "sms"
+def use_outbox(settings, directory: Path) -> Path:
+    """SMS go to a file outbox in `directory`."""
     settings.CLIENTBOOK = {
         **settings.CLIENTBOOK,
         "SMS": {
@@ -144,6 +142,11 @@ def outbox(settings, tmp_path):
         },
     }
     return directory
+
+
+@pytest.fixture
+def outbox(settings, tmp_path):
+    return use_outbox(settings, tmp_path / "sms")
 
 
 def send_now(campaign, actor, **kw) -> Dispatch:
