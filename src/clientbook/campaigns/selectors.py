@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils.translation import gettext as _
 
 from clientbook.campaigns.errors import ErrorCode
@@ -13,10 +13,13 @@ from clientbook.campaigns.models import (
     Member,
     Suppression,
     Variant,
+    Wave,
 )
 from clientbook.campaigns.selection import is_uuid
+from clientbook.campaigns.stats import ArmTotals, winner_choose
 from clientbook.errors import NotFound
 from clientbook.org.access import scope_by_branch
+from clientbook.segments.models import Segment
 
 CONTACTED = (ContactStatus.SENT, ContactStatus.DELIVERED)
 
@@ -96,3 +99,47 @@ def do_not_contact_list(*, include_lifted: bool = False) -> QuerySet[DoNotContac
     entries = DoNotContact.objects.select_related("customer", "added_by")
     entries = entries if include_lifted else entries.filter(lifted_at__isnull=True)
     return entries.order_by("-added_at", "-id")
+
+
+def selection_segments(campaign: Campaign) -> list:
+    refs = (campaign.selection or {}).get("segments") or []
+    found = {str(s.uuid): s for s in Segment.objects.filter(uuid__in=refs)}
+    return [found[ref] for ref in refs if ref in found]
+
+
+def test_totals(campaign: Campaign) -> dict[str, ArmTotals]:
+    """Per variant of the test sample: members, responders, revenue (and
+    its sum of squares, for Welch's test)."""
+    rows = (
+        Member.objects.filter(
+            campaign=campaign, suppression="", wave=Wave.TEST, variant__is_control=False
+        )
+        .values("variant__code")
+        .annotate(
+            n=Count("pk"),
+            responders=Count("pk", filter=Q(responded_at__isnull=False)),
+            revenue_sum=Sum("revenue"),
+            revenue_sq=Sum(F("revenue") * F("revenue")),
+        )
+        .order_by("variant__code")
+    )
+    return {
+        row["variant__code"]: ArmTotals(
+            n=row["n"],
+            responders=row["responders"],
+            revenue=float(row["revenue_sum"] or 0),
+            revenue_sq=float(row["revenue_sq"] or 0),
+        )
+        for row in rows
+    }
+
+
+def test_result(campaign: Campaign, *, metric: str = "response") -> dict | None:
+    """The test stage's comparison of the variants and its suggested winner
+    (None when the campaign has no test)."""
+    if not campaign.test_share or not campaign.assigned_at:
+        return None
+    totals = test_totals(campaign)
+    if not totals:
+        return None
+    return {"totals": totals, "choice": winner_choose(totals, metric=metric)}
