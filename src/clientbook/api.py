@@ -83,6 +83,7 @@ def _http_error(request, exc: HttpError):
 def _routers() -> None:
     from clientbook.activity.api import router as activity
     from clientbook.analytics.api import router as analytics
+    from clientbook.campaigns.api import router as campaigns
     from clientbook.customers.api import router as customers
     from clientbook.identity.api import router as identity
     from clientbook.ingest.api import router as ingest
@@ -100,6 +101,7 @@ def _routers() -> None:
     api.add_router("/quality", quality)
     api.add_router("/analytics", analytics)
     api.add_router("/segments", segments)
+    api.add_router("/campaigns", campaigns)
 
 
 _routers()
