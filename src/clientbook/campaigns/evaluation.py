@@ -128,6 +128,13 @@ class Arm:
     margin: Decimal = ZERO
     revenue_sq: float = 0.0
     cost: Decimal = ZERO
+    response_rate: float | None = None  # ÷ members (intention to treat)
+    response_rate_contacted: float | None = None
+    conversion_rate: float | None = None
+    revenue_per_member: Decimal | None = None
+    roi: float | None = None
+    response_ci: tuple[float, float] | None = None  # Wilson, 95%
+    conversion_ci: tuple[float, float] | None = None
     lift: Lift | None = None
 
     def add(self, row: dict) -> None:
@@ -144,41 +151,24 @@ class Arm:
         self.add(
             vars(other) | {"revenue_total": other.revenue, "margin_total": other.margin}
         )
-        self.cost += other.cost
 
-    @property
-    def response_rate(self) -> float | None:
-        return self.responded / self.members if self.members else None
-
-    @property
-    def response_rate_contacted(self) -> float | None:
-        return self.responded_contacted / self.contacted if self.contacted else None
-
-    @property
-    def conversion_rate(self) -> float | None:
-        return self.converted / self.members if self.members else None
-
-    @property
-    def revenue_per_member(self) -> Decimal | None:
-        if not self.members:
-            return None
-        return (self.revenue / self.members).quantize(Decimal("0.0001"))
-
-    @property
-    def roi(self) -> float | None:
-        if not self.cost:
-            return None
-        return float((self.margin - self.cost) / self.cost)
-
-    def response_interval(self) -> tuple[float, float] | None:
-        if not self.members:
-            return None
-        return stats.wilson_interval(self.responded, self.members)
-
-    def conversion_interval(self) -> tuple[float, float] | None:
-        if not self.members:
-            return None
-        return stats.wilson_interval(self.converted, self.members)
+    def finish(self, cost_per_contact: Decimal) -> "Arm":
+        """Sets the cost and the ratios once the counts are in (fields, not
+        properties, so they serialise with the rest)."""
+        n = self.members
+        self.cost = self.contacted * cost_per_contact
+        self.response_rate = self.responded / n if n else None
+        self.response_rate_contacted = (
+            self.responded_contacted / self.contacted if self.contacted else None
+        )
+        self.conversion_rate = self.converted / n if n else None
+        self.revenue_per_member = (
+            (self.revenue / n).quantize(Decimal("0.0001")) if n else None
+        )
+        self.roi = float((self.margin - self.cost) / self.cost) if self.cost else None
+        self.response_ci = stats.wilson_interval(self.responded, n) if n else None
+        self.conversion_ci = stats.wilson_interval(self.converted, n) if n else None
+        return self
 
 
 def lift(arm: Arm, control: Arm) -> Lift:
@@ -289,13 +279,15 @@ def _group(key, label, rows, variants: dict[int, Variant], campaign) -> Group:
     ordered = sorted(arms.values(), key=lambda a: (a.is_control, a.key))
     treated = Arm(key="treated", label=_("All variants"))
     for arm in ordered:
-        arm.cost = arm.contacted * campaign.cost_per_contact
+        arm.finish(campaign.cost_per_contact)
         if arm.is_control:
             group.control = arm
         else:
             treated.merge(arm)
     group.arms = ordered
-    group.treated = treated if treated.members else None
+    group.treated = (
+        treated.finish(campaign.cost_per_contact) if treated.members else None
+    )
     if group.control and group.control.members:
         for arm in [a for a in ordered if not a.is_control] + [treated]:
             arm.lift = lift(arm, group.control) if arm.members else None
@@ -329,7 +321,7 @@ def campaign_report(campaign: Campaign, *, by=("variant",)) -> Report:
     total = Arm(key="total", label=_("All members"))
     for row in rows:
         total.add(row)
-    total.cost = total.contacted * campaign.cost_per_contact
+    total.finish(campaign.cost_per_contact)
     return Report(
         campaign=campaign,
         dimensions=dimensions,
@@ -350,11 +342,11 @@ def report_chart(report: Report, metric: str = "response") -> dict:
     arms = [a for a in report.overall.arms if a.members]
     if metric == "response":
         rates = [a.response_rate for a in arms]
-        intervals = [a.response_interval() for a in arms]
+        intervals = [a.response_ci for a in arms]
         title = _("Response rate (%)")
     else:
         rates = [a.conversion_rate for a in arms]
-        intervals = [a.conversion_interval() for a in arms]
+        intervals = [a.conversion_ci for a in arms]
         title = _("Conversion rate (%)")
     colours = [_COLOURS["control" if a.is_control else "arm"] for a in arms]
     return {
