@@ -203,6 +203,12 @@ class Group:
     control: Arm | None = None
     treated: Arm | None = None  # all variants together
 
+    @property
+    def rows(self) -> list[Arm]:
+        """The arms, then all variants together when there are several."""
+        several = sum(not a.is_control for a in self.arms) > 1
+        return self.arms + ([self.treated] if several and self.treated else [])
+
 
 @dataclass
 class Report:
@@ -214,6 +220,14 @@ class Report:
     @property
     def overall(self) -> Group:
         return self.dimensions["variant"][0]
+
+    @property
+    def sections(self) -> list[tuple[str, str, list[Group]]]:
+        """(dimension, its label, its groups), for templates."""
+        labels = dimension_labels()
+        return [
+            (name, labels[name], groups) for name, groups in self.dimensions.items()
+        ]
 
     @property
     def chart(self) -> dict:

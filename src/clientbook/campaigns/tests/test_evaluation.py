@@ -319,3 +319,25 @@ def test_responder_profile_compares_categories_and_means(profiled):
     p_values = [a.p_value for a in profile.attributes if a.p_value is not None]
     assert p_values == sorted(p_values)
     assert profile.attributes[-1].p_value is None
+
+
+def test_evaluation_fragment_renders_tables_chart_and_profile(campaign):
+    from django.template.loader import render_to_string
+
+    report = campaign_report(campaign, by=("branch", "wave"))
+    with translation.override("en"):
+        html = render_to_string(
+            "campaigns/_evaluation.html",
+            {"report": report, "profile": responder_profile(campaign)},
+        )
+    assert 'data-chart="campaign-response-chart"' in html
+    assert 'id="campaign-conversion-chart"' in html
+    assert "analytics/chart.umd.min.js" in html
+    for table in ("variant", "branch", "wave", "profile"):
+        assert f'id="evaluation-{table}"' in html
+    assert "All variants" in html  # two variants: their sum is shown too
+    assert "50.00%" in html  # A's response rate
+    # without a profile, and in the default language
+    assert "evaluation-profile" not in render_to_string(
+        "campaigns/_evaluation.html", {"report": report, "profile": None}
+    )
