@@ -47,6 +47,19 @@ def _known_customers(con: ibis.BaseBackend, as_of: dt.date):
     return known.select(live_id=known.id)
 
 
+def _daily(con: ibis.BaseBackend, *, before: dt.date, since: dt.date | None = None):
+    """Ibis expression: customer_id, day, amount (net) per customer and day."""
+    orders = con.table(TABLES.orders)
+    live = _known_customers(con, before)
+    seen = orders.filter(orders.ordered_at < _timestamp(before))
+    if since is not None:
+        seen = seen.filter(seen.ordered_at >= _timestamp(since))
+    seen = seen.join(live, seen.customer_id == live.live_id)
+    return seen.group_by(
+        customer_id=seen.customer_id, day=seen.ordered_at.cast("timestamp").date()
+    ).aggregate(amount=seen.amount.cast("float64").sum())
+
+
 def daily_purchases(
     con: ibis.BaseBackend, *, before: dt.date, since: dt.date | None = None
 ) -> pd.DataFrame:
@@ -56,18 +69,85 @@ def daily_purchases(
     created before it, not archived before it). Columns: customer_id,
     day (datetime), amount (float).
     """
-    orders = con.table(TABLES.orders)
-    live = _known_customers(con, before)
-    seen = orders.filter(orders.ordered_at < _timestamp(before))
-    if since is not None:
-        seen = seen.filter(seen.ordered_at >= _timestamp(since))
-    seen = seen.join(live, seen.customer_id == live.live_id)
-    daily = seen.group_by(
-        customer_id=seen.customer_id, day=seen.ordered_at.cast("timestamp").date()
-    ).aggregate(amount=seen.amount.cast("float64").sum())
-    frame = daily.to_pandas()
+    frame = _daily(con, before=before, since=since).to_pandas()
     frame["day"] = pd.to_datetime(frame["day"])
     return frame
+
+
+def _day_seconds(day) -> ibis.expr.types.NumericValue:
+    return day.cast("timestamp").epoch_seconds()
+
+
+def _summary(daily, end: dt.date, unit_days: float):
+    """Ibis expression of ``clv.summary_from_transactions`` over ``daily``.
+
+    The first day's amount is picked with a window, not a join of ``daily``
+    to its own aggregate, which PostgreSQL would compute twice.
+    """
+    seen = daily.filter(daily.day <= end)
+    seen = seen.mutate(first=seen.day.min().over(group_by=seen.customer_id))
+    per = seen.group_by("customer_id").aggregate(
+        first=seen.first.min(),
+        last=seen.day.max(),
+        days=seen.count(),
+        repeat_amount=(seen.day == seen.first).ifelse(0.0, seen.amount).sum(),
+    )
+    frequency = per.days - 1
+    unit = unit_days * 86_400
+    return per.select(
+        customer_id=per.customer_id,
+        frequency=frequency,
+        recency=(_day_seconds(per.last) - _day_seconds(per.first)) / unit,
+        T=(_day_seconds(ibis.literal(end)) - _day_seconds(per.first)) / unit,
+        monetary_value=(frequency > 0).ifelse(
+            per.repeat_amount / frequency.nullif(0), 0.0
+        ),
+    )
+
+
+def clv_summary(
+    con: ibis.BaseBackend,
+    *,
+    before: dt.date,
+    holdout_days: int | None = None,
+    unit_days: float = 7.0,
+) -> pd.DataFrame:
+    """The BG/NBD summary of the purchase days before ``before``, in the database.
+
+    The same frame as ``clv.summary_from_transactions`` over
+    :func:`daily_purchases` observed to the day before ``before`` (and, with
+    ``holdout_days``, as ``clv.calibration_holdout_summary`` with the
+    calibration ending that many days earlier), but only one row per customer
+    leaves the database instead of one per purchase day.
+    """
+    if holdout_days is not None and holdout_days < 1:
+        raise ValueError("holdout_days must be at least 1")
+    daily = _daily(con, before=before)
+    end = before - dt.timedelta(days=1)
+    calibration_end = end - dt.timedelta(days=holdout_days or 0)
+    summary = _summary(daily, calibration_end, unit_days)
+    if holdout_days:
+        summary = _with_holdout(summary, daily, calibration_end, end)
+    frame = summary.order_by("customer_id").to_pandas().set_index("customer_id")
+    frame["frequency"] = frame["frequency"].astype("int64")
+    if holdout_days:
+        frame["frequency_holdout"] = frame["frequency_holdout"].astype("int64")
+        frame["duration_holdout"] = holdout_days / unit_days
+    return frame
+
+
+def _with_holdout(summary, daily, calibration_end: dt.date, end: dt.date):
+    """Purchase days and their mean amount after the calibration period."""
+    later = daily.filter(daily.day > calibration_end, daily.day <= end)
+    holdout = later.group_by(holdout_customer=later.customer_id).aggregate(
+        frequency_holdout=later.count(), monetary_value_holdout=later.amount.mean()
+    )
+    joined = summary.left_join(holdout, summary.customer_id == holdout.holdout_customer)
+    return joined.select(
+        *summary.columns,
+        frequency_holdout=joined.frequency_holdout.fill_null(0),
+        monetary_value_holdout=joined.monetary_value_holdout.fill_null(0.0),
+    )
 
 
 def purchased_items(

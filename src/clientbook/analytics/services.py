@@ -417,15 +417,6 @@ def analysis_run_value(
 # --- lifetime value -------------------------------------------------------------
 
 
-def clv_summary(daily: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
-    """The BG/NBD summary in weeks, observed up to the day before ``as_of``."""
-    return clv_engine.summary_from_transactions(
-        daily,
-        observation_end=pd.Timestamp(as_of) - pd.Timedelta(days=1),
-        date_col="day",
-    )
-
-
 def _spend_fit_rows(summary: pd.DataFrame) -> pd.DataFrame:
     """Gamma-Gamma needs positive mean spend; net returns can make it zero."""
     return summary[(summary["frequency"] == 0) | (summary["monetary_value"] > 0)]
@@ -450,15 +441,8 @@ def _fit_best(make: Callable[[clv_engine.FitConfig], Any], summary: pd.DataFrame
     return max(fits, key=lambda model: model.log_likelihood)
 
 
-def _calibration(daily: pd.DataFrame, as_of: dt.date, holdout_days: int) -> list:
+def _calibration(holdout: pd.DataFrame) -> list:
     """Predicted vs actual holdout purchases, by calibration-period frequency."""
-    end = pd.Timestamp(as_of) - pd.Timedelta(days=1)
-    holdout = clv_engine.calibration_holdout_summary(
-        daily,
-        calibration_end=end - pd.Timedelta(days=holdout_days),
-        holdout_end=end,
-        date_col="day",
-    )
     model = _fit_best(clv_engine.BetaGeoModel, holdout)
     table = clv_engine.calibration_table(model, holdout).reset_index()
     return _records(table)
@@ -509,12 +493,13 @@ def analysis_run_clv(
         )
         con = _connection()
         try:
-            daily = loading.daily_purchases(con, before=as_of)
+            # one row per customer from the database, not one per purchase day
+            summary = loading.clv_summary(con, before=as_of)
+            holdout = loading.clv_summary(con, before=as_of, holdout_days=holdout_days)
         finally:
             con.disconnect()
-        if daily.empty:
+        if summary.empty:
             raise ValueError(_("No customer has bought anything before this date."))
-        summary = clv_summary(daily, as_of)
         purchases = _fit_best(clv_engine.BetaGeoModel, summary)
         spend = _fit_best(clv_engine.GammaGammaModel, _spend_fit_rows(summary))
         if spend.params.q <= 1:
@@ -533,7 +518,7 @@ def analysis_run_clv(
             "mean_p_alive": float(predicted["probability_alive"].mean()),
             "expected_purchases": float(predicted["expected_purchases"].sum()),
             "histogram": _histogram(predicted["clv"]),
-            "calibration": _calibration(daily, as_of, holdout_days),
+            "calibration": _calibration(holdout),
         }
 
         def write(run):

@@ -50,6 +50,29 @@ class FeatureTables:
     addresses: str = "customers_address"
 
 
+#: The columns the analytics read from each table (here and in
+#: ``analytics/loading.py``), by ``FeatureTables`` field: a copy of the tables
+#: into another engine needs only these.
+FEATURE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "customers": (
+        "id",
+        "branch_id",
+        "gender",
+        "income_band",
+        "birth_date",
+        "created_at",
+        "archived_at",
+        "merged_into_id",
+    ),
+    "orders": ("id", "customer_id", "channel", "ordered_at", "amount", "cost"),
+    "order_lines": ("order_id", "product_id", "amount"),
+    "products": ("id", "name", "category"),
+    "interactions": ("customer_id", "type", "occurred_at"),
+    "branches": ("id", "region"),
+    "addresses": ("id", "customer_id", "province"),
+}
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """What to compute: the date, and which channels and categories get a share."""

@@ -210,7 +210,11 @@ def test_clv_stores_a_direct_engine_fit(db):
         .groupby(["customer_id", "day"], as_index=False)["amount"]
         .sum()
     )
-    summary = services.clv_summary(daily, AS_OF)
+    summary = clv_engine.summary_from_transactions(
+        daily,
+        observation_end=pd.Timestamp(AS_OF) - pd.Timedelta(days=1),
+        date_col="day",
+    )
     model = services._fit_best(clv_engine.BetaGeoModel, summary)
     for name in ("r", "alpha", "a", "b"):
         value = run.metrics["bgnbd"][name]

@@ -1,0 +1,148 @@
+"""The DuckDB copy holds what the analytics read, and reads the same answers.
+
+Data: the demo company (300 customers, 3 years), committed so that Ibis's own
+connection sees it. On PostgreSQL the copy goes through COPY ... TO STDOUT
+and pyarrow's CSV parser; on SQLite through Ibis's Arrow batches.
+"""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from django.db import connection
+
+from clientbook.analytics import loading
+from clientbook.analytics.connection import (
+    _arrow_stream,
+    duckdb_copy,
+    operational_connection,
+)
+from clientbook.analytics.engines import clv
+from clientbook.analytics.engines.features import FEATURE_COLUMNS, FeatureTables
+
+from .fixtures import AS_OF, demo_data  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("demo_data")
+
+SINCE = dt.date(2024, 7, 1)
+
+
+@pytest.fixture(scope="module")
+def both(demo_data, django_db_blocker):  # noqa: F811
+    with django_db_blocker.unblock():
+        source = operational_connection()
+        duck = duckdb_copy(operational_connection())
+        yield source, duck
+        source.disconnect()
+        duck.disconnect()
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
+
+
+def test_copy_holds_only_the_columns_read_and_every_row(both, db):
+    source, duck = both
+    tables = FeatureTables()
+    for key, columns in FEATURE_COLUMNS.items():
+        name = getattr(tables, key)
+        assert tuple(duck.table(name).columns) == columns
+        assert (
+            duck.table(name).count().execute() == source.table(name).count().execute()
+        )
+
+
+def test_copied_orders_equal_the_source(both, db):
+    source, duck = both
+    columns = FEATURE_COLUMNS["orders"]
+    ours = duck.table("sales_order").to_pandas()
+    theirs = source.table("sales_order").select(*columns).to_pandas()
+    ours, theirs = _sorted(ours), _sorted(theirs)
+    assert ours["id"].tolist() == theirs["id"].tolist()
+    assert ours["amount"].tolist() == theirs["amount"].tolist()
+    assert ours["channel"].tolist() == theirs["channel"].tolist()
+    assert (
+        pd.to_datetime(ours["ordered_at"], utc=True).tolist()
+        == pd.to_datetime(theirs["ordered_at"], utc=True).tolist()
+    )
+
+
+def test_every_loader_reads_the_same_from_the_copy(both, db):
+    source, duck = both
+    for con in (source, duck):
+        assert loading.categories(con) == loading.categories(source)
+        assert loading.buyers_between(
+            con, since=SINCE, before=AS_OF
+        ) == loading.buyers_between(source, since=SINCE, before=AS_OF)
+    pd.testing.assert_frame_equal(
+        _sorted(loading.daily_purchases(duck, before=AS_OF)),
+        _sorted(loading.daily_purchases(source, before=AS_OF)),
+        check_dtype=False,
+    )
+    for level in ("category", "product"):
+        pd.testing.assert_frame_equal(
+            _sorted(loading.purchased_items(duck, before=AS_OF, level=level)),
+            _sorted(loading.purchased_items(source, before=AS_OF, level=level)),
+            check_dtype=False,
+        )
+
+
+PROBE = "analytics_copy_probe"
+
+
+@pytest.fixture
+def probe(django_db_blocker):
+    """A committed table of values CSV could get wrong (PostgreSQL only)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the COPY path is PostgreSQL's")
+    source = operational_connection()
+    raw = source.con
+    with django_db_blocker.unblock():
+        raw.execute(
+            f"create table {PROBE} (id bigint, name text, at timestamptz,"
+            " amount numeric(14, 2), day date)"
+        )
+        raw.execute(
+            f"insert into {PROBE} values"
+            " (1, 'Tea, \"green\"\nleaf', '2024-03-01 10:00:00.5+08', -12.30,"
+            " '2024-02-29'),"
+            " (2, '', '2024-03-01 00:00:00+00', 0, null),"
+            " (3, null, null, null, '1969-12-31'),"
+            " (4, 'NA', '1999-12-31 23:59:59.999999+00', 123456789012.34, null)"
+        )
+        yield source
+        raw.execute(f"drop table {PROBE}")
+        source.disconnect()
+
+
+def test_postgres_copy_keeps_nulls_quotes_newlines_and_instants(probe):
+    columns = ("id", "name", "at", "amount", "day")
+    ours = _arrow_stream(probe, PROBE, columns).read_all()
+    theirs = probe.table(PROBE).to_pyarrow()
+    assert ours.sort_by("id").to_pylist() == theirs.sort_by("id").to_pylist()
+    names = dict(zip(ours["id"].to_pylist(), ours["name"].to_pylist(), strict=True))
+    assert names == {1: 'Tea, "green"\nleaf', 2: "", 3: None, 4: "NA"}
+
+
+def test_summary_in_the_database_equals_the_engine_on_purchase_days(both, db):
+    source, duck = both
+    daily = loading.daily_purchases(source, before=AS_OF)
+    end = pd.Timestamp(AS_OF) - pd.Timedelta(days=1)
+    expected = clv.summary_from_transactions(daily, observation_end=end, date_col="day")
+    expected_holdout = clv.calibration_holdout_summary(
+        daily,
+        calibration_end=end - pd.Timedelta(days=180),
+        holdout_end=end,
+        date_col="day",
+    )
+    for con in (source, duck):
+        pd.testing.assert_frame_equal(
+            loading.clv_summary(con, before=AS_OF), expected, check_names=False
+        )
+        pd.testing.assert_frame_equal(
+            loading.clv_summary(con, before=AS_OF, holdout_days=180),
+            expected_holdout,
+            check_names=False,
+        )
+    with pytest.raises(ValueError):
+        loading.clv_summary(source, before=AS_OF, holdout_days=0)
