@@ -62,11 +62,12 @@ _ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 
-# Imports, duplicates, quality and analytics: roles that see every branch may
-# look at their records in the back office (writes go through their own
-# pages); branch staff only at imports, whose admin is branch-scoped, since
-# snapshots and runs there are company-wide. Importers keep mapping templates.
-_WORK_APPS = ["ingest", "identity", "quality", "analytics"]
+# Imports, duplicates, quality, analytics, segments and campaigns: roles
+# that see every branch may look at their records in the back office (writes
+# go through their own pages); branch staff only at imports, whose admin is
+# branch-scoped, since snapshots and runs there are company-wide. Importers
+# keep mapping templates.
+_WORK_APPS = ["ingest", "identity", "quality", "analytics", "segments", "campaigns"]
 _TEMPLATE_EDITORS = {Role.MANAGER, Role.MARKETER, Role.BRANCH_STAFF}
 
 
