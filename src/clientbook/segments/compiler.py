@@ -484,6 +484,29 @@ def _selected(node: dict, op: str, value: Any, ctx: Context) -> Q:
     return _exists_q(_in_window(found, "selected_at", node, ctx))
 
 
+def _campaign(node: dict, op: str, value: Any, ctx: Context) -> Q:
+    from clientbook.campaigns.models import Campaign, Member
+    from clientbook.campaigns.selection import is_uuid
+
+    ref = str(node["campaign"])
+    target = Campaign.objects.filter(name=ref).first()
+    if target is None and is_uuid(ref):
+        target = Campaign.objects.filter(uuid=ref).first()
+    if target is None:
+        return NOTHING
+    found = Member.objects.filter(
+        customer_id=OuterRef("pk"), campaign=target, suppression=""
+    )
+    arm = node.get("arm") or ""
+    if arm in ("control", "treated"):
+        found = found.filter(variant__is_control=arm == "control")
+    elif arm:
+        found = found.filter(variant__code=arm)
+    if node.get("responded") is not None:
+        found = found.filter(responded_at__isnull=not node["responded"])
+    return _exists_q(found)
+
+
 BUILDERS = {
     "created": _created,
     "age": _age,
@@ -502,4 +525,5 @@ BUILDERS = {
     "complained": _complained,
     "segment": _segment,
     "selected": _selected,
+    "campaign": _campaign,
 }

@@ -30,6 +30,8 @@ fields, parameters; it may also carry ``negate``::
     {"field": "segment", "op": "exists", "segment": "<segment uuid or name>"}
     {"field": "selected", "op": "exists", "negate": true,
      "purpose": "春季", "window": {"last_days": 60}}
+    {"field": "campaign", "op": "exists", "campaign": "春季新茶",
+     "arm": "treated", "responded": true}
 
 Operators by type (``FIELDS`` says which type each field has):
 
@@ -57,7 +59,9 @@ latest ledger entry per channel × purpose, "unknown" when there is none);
 ``segment`` is membership of another segment (its latest snapshot when
 static; a segment may not refer to itself through any chain); ``selected``
 looks in the selection log campaigns write (``purpose`` matches by
-substring).
+substring); ``campaign`` is membership of a campaign (name or UUID) not
+suppressed there, optionally of an arm (``control``, ``treated`` or a
+variant's code) and having responded or not.
 
 Validation reports every problem with the path of the bad node, such as
 ``conditions[2].value`` or ``conditions[0].conditions[1].window.last_days``.
@@ -357,6 +361,21 @@ def _specs() -> dict[str, FieldSpec]:
                 Param("purpose", "text", gettext_lazy("campaign or list name")),
                 Param("channel", "text", gettext_lazy("channel")),
                 WINDOW,
+            ),
+        ),
+        FieldSpec(
+            "campaign",
+            gettext_lazy("member of a campaign"),
+            OTHER,
+            "exists",
+            params=(
+                Param("campaign", "text", gettext_lazy("campaign name"), required=True),
+                Param(
+                    "arm",
+                    "text",
+                    gettext_lazy("arm: control, treated or a variant code"),
+                ),
+                Param("responded", "bool", gettext_lazy("responded")),
             ),
         ),
     ]

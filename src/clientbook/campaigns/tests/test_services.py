@@ -357,3 +357,25 @@ def test_a_merge_moves_the_membership_and_keeps_do_not_contact(marketer, admin_u
         )
     )
     assert reasons == {survivor.pk: Suppression.DO_NOT_CONTACT}
+
+
+def test_a_segment_can_select_by_campaign_arm_and_response(marketer):
+    from clientbook.segments.compiler import customers_matching
+
+    people = [reachable() for _ in range(20)]
+    campaign = ready_campaign(marketer, holdout_share="0.25")
+    services.campaign_assign(campaign=campaign, actor=marketer)
+    member = Member.objects.filter(campaign=campaign, variant__code="A").first()
+    services.response_record(member=member, kind="visit", via="ui")
+
+    def matching(**params):
+        condition = {"field": "campaign", "op": "exists", **params}
+        definition = {"version": 1, "conditions": [condition]}
+        return set(customers_matching(definition).values_list("pk", flat=True))
+
+    assert matching(campaign=campaign.name) == {p.pk for p in people}
+    assert len(matching(campaign=str(campaign.uuid), arm="control")) == 5
+    assert len(matching(campaign=campaign.name, arm="treated")) == 15
+    assert matching(campaign=campaign.name, responded=True) == {member.customer_id}
+    assert len(matching(campaign=campaign.name, arm="A", responded=False)) == 14
+    assert matching(campaign="no such campaign") == set()
