@@ -18,7 +18,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Lookup, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -158,7 +159,7 @@ def _apply(ctx: Context, records: list[CustomerRecord]) -> ChunkResult:
     known = {
         key: Seen(pk, customer_id, digest)
         for key, pk, customer_id, digest in SourceRecord.objects.filter(
-            source_id=ctx.job.source_id, key__in={r.source_key() for r in good}
+            _in("key", {r.source_key() for r in good}), source_id=ctx.job.source_id
         ).values_list("key", "id", "customer_id", "content_hash")
     }
     customers = _customers(
@@ -169,8 +170,29 @@ def _apply(ctx: Context, records: list[CustomerRecord]) -> ChunkResult:
     return result
 
 
+class _AnyOf(Lookup):
+    """`column = ANY(array)`: PostgreSQL gets a chunk's thousands of keys as
+    one array parameter; as an IN list, preparing the query took longer
+    than running it (profiled: a third of the writing process's time)."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", [*params, list(self.rhs)]
+
+
+def _in(field: str, values) -> Q | _AnyOf:
+    """`field__in=values`, as one array on PostgreSQL."""
+    values = list(values)
+    if connection.vendor != "postgresql" or not values:
+        return Q(**{f"{field}__in": values})
+    return _AnyOf(F(field), values)
+
+
 def _customers(ids: set[int]) -> dict[int, dict]:
-    rows = Customer.objects.filter(pk__in=ids).values(*_CUSTOMER_READ)
+    rows = Customer.objects.filter(_in("id", ids)).values(*_CUSTOMER_READ)
     return {c["id"]: c for c in rows}
 
 
@@ -184,7 +206,7 @@ def _live_holders(identifiers: set[tuple[str, str]]) -> dict[tuple[str, str], in
         by_type[type_].append(value)
     holders = {}
     for type_, values in by_type.items():
-        rows = Identifier.objects.filter(type=type_, value__in=values, is_live=True)
+        rows = Identifier.objects.filter(_in("value", values), type=type_, is_live=True)
         holders.update(
             {(type_, v): c for v, c in rows.values_list("value", "customer_id")}
         )
@@ -469,16 +491,16 @@ def _existing_children(ids: list[int]) -> dict[str, Any]:
             "custom": {},
             "consents": {},
         }
-    preferences = Preference.objects.filter(customer_id__in=ids)
-    custom = CustomFieldValue.objects.filter(customer_id__in=ids)
+    preferences = Preference.objects.filter(_in("customer_id", ids))
+    custom = CustomFieldValue.objects.filter(_in("customer_id", ids))
     return {
         "identifiers": set(
-            Identifier.objects.filter(customer_id__in=ids).values_list(
+            Identifier.objects.filter(_in("customer_id", ids)).values_list(
                 "customer_id", "type", "value"
             )
         ),
         "addresses": set(
-            Address.objects.filter(customer_id__in=ids).values_list(
+            Address.objects.filter(_in("customer_id", ids)).values_list(
                 "customer_id", "province", "city", "district", "street"
             )
         ),
@@ -487,7 +509,7 @@ def _existing_children(ids: list[int]) -> dict[str, Any]:
             for p in preferences.values("id", "customer_id", "category", "key", "value")
         },
         "key_dates": set(
-            KeyDate.objects.filter(customer_id__in=ids).values_list(
+            KeyDate.objects.filter(_in("customer_id", ids)).values_list(
                 "customer_id", "kind", "date"
             )
         ),
@@ -496,7 +518,7 @@ def _existing_children(ids: list[int]) -> dict[str, Any]:
             for v in custom.values("id", "customer_id", "field_id", *_VALUE_COLUMNS)
         },
         "tags": set(
-            Customer.tags.through.objects.filter(customer_id__in=ids).values_list(
+            Customer.tags.through.objects.filter(_in("customer_id", ids)).values_list(
                 "customer_id", "tag__name"
             )
         ),
@@ -509,7 +531,7 @@ def _consent_states(ids: list[int]) -> dict[int, dict[tuple[str, str], str]]:
     entry by when it happened, then by when it was recorded (as
     `privacy.selectors.consent_current`, for a chunk of customers at once)."""
     states: dict[int, dict] = defaultdict(dict)
-    entries = Consent.objects.filter(customer_id__in=ids).order_by(
+    entries = Consent.objects.filter(_in("customer_id", ids)).order_by(
         "customer_id", "occurred_at", "id"
     )
     for pk, channel, purpose, status in entries.values_list(

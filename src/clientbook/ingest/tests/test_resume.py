@@ -1,5 +1,6 @@
 """A worker killed in the middle of an import (kill -9) loses no row and
-writes none twice when the job is run again."""
+writes none twice when the job is run again; its parsing processes die
+with it."""
 
 import csv
 import os
@@ -15,7 +16,7 @@ from clientbook.customers.models import Customer, Identifier
 from clientbook.ingest.models import ImportJob, JobStatus, SourceRecord
 from clientbook.ingest.services import import_job_create, import_job_run
 
-ROWS = 4000
+ROWS = 6000  # above parallel.MIN_ROWS: the worker parses in processes
 
 
 def database_url() -> str:
@@ -63,11 +64,13 @@ def test_killed_import_resumes_without_loss_or_duplicates(tmp_path, source):
         if job.rows_done >= 200:
             break
         time.sleep(0.01)
+    parsers = _children(worker.pid)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     job.refresh_from_db()
     assert 0 < job.rows_done < ROWS, worker.stderr.read().decode()[-2000:]
     assert job.status == JobStatus.RUNNING
+    assert parsers and _gone(parsers)
 
     # then: what was committed is whole — one customer per committed row
     assert Customer.objects.count() == job.rows_done == job.created
@@ -81,3 +84,28 @@ def test_killed_import_resumes_without_loss_or_duplicates(tmp_path, source):
     assert Customer.objects.count() == ROWS
     assert Identifier.objects.values("value").distinct().count() == ROWS
     assert SourceRecord.objects.count() == ROWS
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as stream:
+            found |= {int(p) for p in stream.read().split()}
+    return found
+
+
+def _gone(pids: set[int]) -> bool:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not any(_running(p) for p in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stream:
+            return stream.read().rsplit(")", 1)[1].split()[0] != "Z"  # not a zombie
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,80 @@
+"""Parsing chunks of rows in worker processes while the importing process
+writes the chunks before them.
+
+Parsing (normalising, validating, splitting addresses, pinyin) is pure
+Python and was half of an import's time, so it runs in a pool of forked
+processes. Writing stays in the importing process, chunk after chunk in the
+file's order, each in its own transaction: what a chunk commits, and so
+where a stopped job resumes, is the same as without workers. Workers only
+ever parse ahead a few chunks (`AHEAD` per worker), which bounds memory.
+"""
+
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import signal
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+
+from django.conf import settings
+from django.db import connections
+
+AHEAD = 2  # chunks in flight per worker
+MIN_ROWS = 5000  # smaller files: starting workers costs more than it saves
+
+_parse: Callable | None = None  # the worker's parser, set when it starts
+_inherited: list = []  # database connections the fork copied; see _start
+
+
+def workers(rows: int) -> int:
+    """How many parsing processes an import of about `rows` rows uses (0:
+    parse in the importing process)."""
+    default = int(os.environ.get("CLIENTBOOK_IMPORT_WORKERS", os.cpu_count() or 1))
+    count = settings.CLIENTBOOK.get("IMPORT_WORKERS", default)
+    return count if count > 1 and rows >= MIN_ROWS else 0
+
+
+def parse_ahead(
+    parse: Callable[[list], list], chunks: Iterable[list], *, processes: int
+) -> Iterator[tuple[list, list]]:
+    """(chunk, parsed chunk) in the order of `chunks`."""
+    if processes < 2:
+        yield from ((chunk, parse(chunk)) for chunk in chunks)
+        return
+    context = multiprocessing.get_context("fork")  # workers inherit the parser
+    start = (parse, os.getpid())
+    with context.Pool(processes, initializer=_start, initargs=start) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append((chunk, pool.apply_async(_run, (chunk,))))
+            if len(pending) >= processes * AHEAD:
+                chunk, result = pending.popleft()
+                yield chunk, result.get()
+        while pending:
+            chunk, result = pending.popleft()
+            yield chunk, result.get()
+
+
+def _start(parse: Callable, parent: int) -> None:
+    global _parse
+    _parse = parse
+    _die_with_parent(parent)
+    # The fork copied the importer's open database connections. Closing one
+    # here would end the importer's session, so they are put aside unused
+    # (workers never query) and a query, if any, opens its own connection.
+    for conn in connections.all(initialized_only=True):
+        _inherited.append(conn.connection)
+        conn.connection = None
+
+
+def _die_with_parent(parent: int) -> None:
+    """A killed importer (even kill -9) takes its workers with it (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(0)
+
+
+def _run(chunk: list) -> list:
+    return _parse(chunk)

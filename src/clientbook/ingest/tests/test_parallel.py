@@ -1,0 +1,69 @@
+"""Parsing in worker processes gives the import the same records, in the
+same order, as parsing in the importing process."""
+
+import csv
+import datetime as dt
+
+import pytest
+
+from clientbook.customers.models import Address, Customer
+from clientbook.ingest import parallel
+from clientbook.ingest.services import import_job_create, import_job_run
+
+pytestmark = pytest.mark.django_db
+
+
+def test_chunks_come_back_in_order_with_their_parse():
+    chunks = [[i] * (i % 3 + 1) for i in range(20)]
+    done = list(parallel.parse_ahead(_doubled, chunks, processes=2))
+    assert done == [(c, [x * 2 for x in c]) for c in chunks]
+
+
+def _doubled(chunk):
+    return [x * 2 for x in chunk]
+
+
+def test_small_files_and_one_core_parse_in_the_importing_process(settings):
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_WORKERS": 2}
+    assert parallel.workers(parallel.MIN_ROWS) == 2
+    assert parallel.workers(parallel.MIN_ROWS - 1) == 0
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_WORKERS": 1}
+    assert parallel.workers(10**6) == 0
+
+
+def _rows(count):
+    for i in range(count):
+        mobile = f"139{i % 40:08d}"  # a duplicate every 40 rows
+        birth = (
+            "not a date" if i % 17 == 0 else f"19{50 + i % 40}-0{1 + i % 9}-1{i % 9}"
+        )
+        yield [f"客户{i % 40}", mobile, birth, "浙江省杭州市西湖区文三路100号"]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_an_import_with_workers_writes_what_one_without_writes(
+    tmp_path, source, settings, monkeypatch, workers
+):
+    monkeypatch.setattr(parallel, "MIN_ROWS", 1)
+    settings.CLIENTBOOK = {
+        **settings.CLIENTBOOK,
+        "IMPORT_CHUNK_ROWS": 7,
+        "IMPORT_WORKERS": workers,
+    }
+    path = tmp_path / "p.csv"
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["姓名", "手机", "生日", "地址"])
+        writer.writerows(_rows(100))
+
+    job = import_job_run(job=import_job_create(path=path, source=source))
+
+    counts = (job.read, job.created, job.updated, job.unchanged, job.merged)
+    # Rows of a customer in a later chunk update it (the birth date).
+    assert counts + (job.rejected,) == (100, 40, 54, 0, 0, 6)
+    assert [r.row_number for r in job.rejects.order_by("row_number")] == list(
+        range(1, 101, 17)
+    )
+    assert Customer.objects.count() == 40
+    assert Customer.objects.get(name="客户0").birth_date == dt.date(1950, 9, 18)
+    assert Address.objects.filter(city="杭州市").count() == 40
