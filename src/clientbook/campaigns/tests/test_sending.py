@@ -373,3 +373,19 @@ def test_a_second_run_while_one_holds_the_lock_sends_nothing(
         assert Member.objects.get().status == "pending"
     sending.dispatch_run(dispatch)
     assert len(outbox_lines(outbox)) == 1
+
+
+def test_send_button_queues_a_dispatch(client, marketer, branch_staff, source, branch):
+    from django.urls import reverse
+
+    person(source, branch, consents=["sms"])
+    campaign = running_campaign(marketer, [("A", "sms", "", SMS_BODY)])
+    url = reverse("campaigns:send", args=[campaign.uuid])
+
+    client.force_login(branch_staff)
+    assert client.post(url).status_code == 404
+    client.force_login(marketer)
+    answer = client.post(url)
+
+    assert answer.status_code == 302
+    assert Dispatch.objects.filter(campaign=campaign, started_by=marketer).count() == 1
