@@ -33,6 +33,7 @@ from clientbook.customers.models import (
     Preference,
     Tag,
 )
+from clientbook.demo import campaigns as demo_campaigns
 from clientbook.demo import data
 from clientbook.demo.history import SHANGHAI, Calendar, HistoryMaker, Purchase
 from clientbook.demo.people import Person, PersonMaker, Unique
@@ -216,6 +217,7 @@ class Loader:
         self._write_orders(plans)
         self._write_interactions(plans)
         self._audit(plans)
+        demo_campaigns.load(seed=self.seed, today=self.today)
 
     # Set-up rows, through the services --------------------------------------
 
