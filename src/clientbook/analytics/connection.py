@@ -38,6 +38,7 @@ from django.db import connections
 from clientbook.analytics.engines.features import FEATURE_COLUMNS, FeatureTables
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
 
 Backend = Literal["operational", "duckdb"]
@@ -116,31 +117,49 @@ def _arrow_stream(source: ibis.BaseBackend, name: str, columns) -> pa.RecordBatc
     """The columns of a table as a stream of Arrow record batches."""
     table = source.table(name).select(*columns)
     if source.name == "postgres":
-        return _postgres_csv_stream(source, name, table.schema().to_pyarrow())
+        return _postgres_copy(source, table)
     return table.to_pyarrow_batches(chunk_size=BATCH_ROWS)
 
 
-def _postgres_csv_stream(
-    source: ibis.BaseBackend, name: str, schema: pa.Schema
-) -> pa.RecordBatchReader:
-    """A table read with COPY TO STDOUT as CSV, parsed by pyarrow.
+def fetch_frame(con: ibis.BaseBackend, expr) -> pd.DataFrame:
+    """``expr.to_pandas()``, read through COPY on PostgreSQL.
+
+    The same frame as Ibis gives (its own conversion is applied), about three
+    times faster on a large result: 100,000 feature rows in 3.6 s instead of
+    10 s on the bench machine.
+    """
+    if con.name != "postgres":
+        return expr.to_pandas()
+    from ibis.backends.postgres.converter import PostgresPandasData
+
+    schema = expr.schema()
+    frame = _postgres_copy(con, expr).read_all().to_pandas()
+    for name, dtype in schema.items():
+        if dtype.is_decimal():
+            # Ibis's rows go through pandas' from_records, which makes a
+            # missing Decimal NaN; Arrow makes it None
+            frame[name] = frame[name].where(frame[name].notna(), float("nan"))
+    return expr.__pandas_result__(PostgresPandasData.convert_table(frame, schema))
+
+
+def _postgres_copy(source: ibis.BaseBackend, expr) -> pa.RecordBatchReader:
+    """The rows of an Ibis table expression by COPY TO STDOUT as CSV.
 
     Ibis reads PostgreSQL rows as Python tuples (about 10 s per million
-    orders); COPY through libpq and pyarrow's CSV parser is several times
-    faster and keeps no Python object per row.
+    orders); COPY through libpq, parsed by pyarrow's CSV reader, is several
+    times faster and keeps no Python object per row.
     """
     # imported here: start-up cost matters for every command
     import pyarrow as pa
-    from psycopg import pq, sql
     from pyarrow import csv
 
-    query = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT WITH (FORMAT csv)").format(
-        sql.SQL(", ").join(map(sql.Identifier, schema.names)), sql.Identifier(name)
-    )
+    schema = expr.schema().to_pyarrow()
+    query = f"COPY ({source.compile(expr)}) TO STDOUT WITH (FORMAT csv)"
     connection = source.con
-    # CSV timestamps must come in a form pyarrow parses: ISO, with an offset
+    # timestamps in a form pyarrow parses (ISO, with an offset); floats exact
     connection.execute("SET TIME ZONE 'UTC'")
     connection.execute("SET DateStyle TO ISO")
+    connection.execute("SET extra_float_digits TO 1")
     options = {
         "read_options": csv.ReadOptions(
             column_names=schema.names, block_size=CSV_BLOCK_BYTES
@@ -158,8 +177,10 @@ def _postgres_csv_stream(
     }
 
     def batches():
+        from psycopg import pq
+
         pgconn = connection.pgconn
-        pgconn.send_query(query.as_bytes(connection))
+        pgconn.send_query(query.encode())
         _expect(pgconn.get_result(), pq.ExecStatus.COPY_OUT)
         reader = csv.open_csv(io.BufferedReader(_CopyOut(pgconn)), **options)
         yield from reader
@@ -170,6 +191,7 @@ def _postgres_csv_stream(
 
 
 def _expect(result, status) -> None:
+    """Raise PostgreSQL's error unless ``result`` has the expected status."""
     if result.status != status:
         message = result.error_message.decode(errors="replace")
         raise RuntimeError(f"PostgreSQL COPY failed: {message}")

@@ -1,7 +1,8 @@
 """Data frames the services hand to the engines, read through Ibis.
 
 Every read is an Ibis expression run in the database (SQLite, PostgreSQL or
-DuckDB); only per-customer or per-day aggregates travel to Python. Dates are
+DuckDB); only per-customer or per-day aggregates travel to Python (from
+PostgreSQL through COPY, see ``connection.fetch_frame``). Dates are
 naive UTC, as the engines expect; ``as_of`` is exclusive: what happened on
 that day and later is not seen.
 """
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 import ibis
 import pandas as pd
 
+from clientbook.analytics.connection import fetch_frame
 from clientbook.analytics.engines import features as feature_engine
 from clientbook.analytics.engines.features import FeatureTables
 
@@ -31,7 +33,7 @@ def feature_frame(
     config = feature_engine.FeatureConfig(
         as_of=_timestamp(as_of), categories=tuple(categories)
     )
-    frame = feature_engine.customer_features(con, config).to_pandas()
+    frame = fetch_frame(con, feature_engine.customer_features(con, config))
     return frame.set_index("customer_id")
 
 
@@ -69,7 +71,7 @@ def daily_purchases(
     created before it, not archived before it). Columns: customer_id,
     day (datetime), amount (float).
     """
-    frame = _daily(con, before=before, since=since).to_pandas()
+    frame = fetch_frame(con, _daily(con, before=before, since=since))
     frame["day"] = pd.to_datetime(frame["day"])
     return frame
 
@@ -128,7 +130,7 @@ def clv_summary(
     summary = _summary(daily, calibration_end, unit_days)
     if holdout_days:
         summary = _with_holdout(summary, daily, calibration_end, end)
-    frame = summary.order_by("customer_id").to_pandas().set_index("customer_id")
+    frame = fetch_frame(con, summary.order_by("customer_id")).set_index("customer_id")
     frame["frequency"] = frame["frequency"].astype("int64")
     if holdout_days:
         frame["frequency_holdout"] = frame["frequency_holdout"].astype("int64")
@@ -175,13 +177,10 @@ def purchased_items(
     item = products.category if level == "category" else products.name
     products = products.select(product_ref=products.id, item=item)
     joined = lines.join(seen, "order_ref").join(products, "product_ref")
-    return (
-        joined.select(
-            customer_id=joined.customer_id, order_id=joined.order_ref, item=joined.item
-        )
-        .distinct()
-        .to_pandas()
+    items = joined.select(
+        customer_id=joined.customer_id, order_id=joined.order_ref, item=joined.item
     )
+    return fetch_frame(con, items.distinct())
 
 
 def buyers_between(

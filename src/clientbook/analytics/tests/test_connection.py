@@ -15,9 +15,10 @@ from clientbook.analytics import loading
 from clientbook.analytics.connection import (
     _arrow_stream,
     duckdb_copy,
+    fetch_frame,
     operational_connection,
 )
-from clientbook.analytics.engines import clv
+from clientbook.analytics.engines import clv, features
 from clientbook.analytics.engines.features import FEATURE_COLUMNS, FeatureTables
 
 from .fixtures import AS_OF, demo_data  # noqa: F401
@@ -100,15 +101,17 @@ def probe(django_db_blocker):
     with django_db_blocker.unblock():
         raw.execute(
             f"create table {PROBE} (id bigint, name text, at timestamptz,"
-            " amount numeric(14, 2), day date)"
+            " amount numeric(14, 2), day date, share float8, flag boolean)"
         )
         raw.execute(
             f"insert into {PROBE} values"
             " (1, 'Tea, \"green\"\nleaf', '2024-03-01 10:00:00.5+08', -12.30,"
-            " '2024-02-29'),"
-            " (2, '', '2024-03-01 00:00:00+00', 0, null),"
-            " (3, null, null, null, '1969-12-31'),"
-            " (4, 'NA', '1999-12-31 23:59:59.999999+00', 123456789012.34, null)"
+            " '2024-02-29', 0.1, true),"
+            " (2, '', '2024-03-01 00:00:00+00', 0, null, 'NaN', false),"
+            " (3, null, null, null, '1969-12-31', null, null),"
+            " (4, 'NA', '1999-12-31 23:59:59.999999+00', 123456789012.34, null,"
+            " 'Infinity', true),"
+            " (5, 'x', null, null, null, 1.0000000000000002e-300, false)"
         )
         yield source
         raw.execute(f"drop table {PROBE}")
@@ -116,12 +119,37 @@ def probe(django_db_blocker):
 
 
 def test_postgres_copy_keeps_nulls_quotes_newlines_and_instants(probe):
-    columns = ("id", "name", "at", "amount", "day")
-    ours = _arrow_stream(probe, PROBE, columns).read_all()
-    theirs = probe.table(PROBE).to_pyarrow()
-    assert ours.sort_by("id").to_pylist() == theirs.sort_by("id").to_pylist()
+    columns = ("id", "name", "at", "amount", "day", "share", "flag")
+    ours = _arrow_stream(probe, PROBE, columns).read_all().sort_by("id")
+    theirs = probe.table(PROBE).to_pyarrow().sort_by("id")
+    assert ours.drop(["share"]).to_pylist() == theirs.drop(["share"]).to_pylist()
     names = dict(zip(ours["id"].to_pylist(), ours["name"].to_pylist(), strict=True))
-    assert names == {1: 'Tea, "green"\nleaf', 2: "", 3: None, 4: "NA"}
+    assert names == {1: 'Tea, "green"\nleaf', 2: "", 3: None, 4: "NA", 5: "x"}
+    # NaN is not equal to itself: compare the floats as text
+    assert [str(v) for v in ours["share"].to_pylist()] == [
+        "0.1",
+        "nan",
+        "None",
+        "inf",
+        "1.0000000000000002e-300",
+    ]
+
+
+def test_fetch_frame_gives_what_ibis_gives(probe):
+    table = probe.table(PROBE)
+    expected = table.to_pandas()
+    frame = fetch_frame(probe, table)
+    pd.testing.assert_frame_equal(frame, expected)
+    assert frame.dtypes.to_dict() == expected.dtypes.to_dict()
+
+
+def test_fetch_frame_of_the_feature_table_is_ibis_own(both, db):
+    source, _ = both
+    categories = tuple(loading.categories(source)[:2])
+    expr = features.customer_features(
+        source, features.FeatureConfig(as_of=AS_OF, categories=categories)
+    )
+    pd.testing.assert_frame_equal(fetch_frame(source, expr), expr.to_pandas())
 
 
 def test_summary_in_the_database_equals_the_engine_on_purchase_days(both, db):
