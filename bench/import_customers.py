@@ -7,6 +7,11 @@ time and peak RSS, against PostgreSQL COPY of the same file in the same run.
 
 The import runs with normalisation and validation on (phones, 身份证 check
 digits, dates, addresses split into province/city/district, pinyin keys).
+It parses in worker processes (one per core) unless `--workers` says
+otherwise. Peak RSS is the largest sum over the import's process tree
+(sampled every half second; shared pages counted in every process, so an
+upper bound); CPU is the tree's user + system time; load is the machine's
+1-minute load average before and after (the machine is shared).
 """
 
 import argparse
@@ -18,6 +23,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -113,27 +119,70 @@ def run_import(path: Path, env: dict) -> dict:
         env=env,
         check=True,
     )
+    before, load = resource.getrusage(resource.RUSAGE_CHILDREN), os.getloadavg()[0]
     start = time.perf_counter()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "clientbook.cli",
-            "import",
-            str(path),
-            "--source",
-            "bench",
-            "-v0",
-        ],
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clientbook.cli", "import", str(path)]
+        + ["--source", "bench", "-v0"],
         env=env,
-        check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
+    peak = _watch_rss(process.pid)
+    out, err = process.communicate()
     seconds = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    summary = done.stdout.strip().splitlines()[0]  # the counts; rejects follow
-    return {"seconds": seconds, "peak_rss_mb": rss, "summary": summary}
+    if process.returncode:
+        raise SystemExit(err)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "peak_rss_mb": peak.wait(),
+        "largest_process_rss_mb": after.ru_maxrss / 1024,
+        "load_before": load,
+        "load_after": os.getloadavg()[0],
+        "summary": out.strip().splitlines()[0],  # the counts; rejects follow
+    }
+
+
+class _Peak(threading.Thread):
+    """The largest total RSS of a process and its descendants."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak = pid, 0
+
+    def run(self) -> None:
+        while Path(f"/proc/{self.pid}").exists():
+            self.peak = max(self.peak, _tree_rss_kb(self.pid))
+            time.sleep(0.5)
+
+    def wait(self) -> float:
+        self.join()
+        return self.peak / 1024
+
+
+def _watch_rss(pid: int) -> _Peak:
+    watcher = _Peak(pid)
+    watcher.start()
+    return watcher
+
+
+def _tree_rss_kb(pid: int) -> int:
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += int(status.split("VmRSS:")[1].split()[0])
+            for task in os.listdir(f"/proc/{current}/task"):
+                children = Path(f"/proc/{current}/task/{task}/children").read_text()
+                todo += [int(c) for c in children.split()]
+        except (FileNotFoundError, IndexError, ProcessLookupError):
+            continue
+    return total
 
 
 def copy_baseline(path: Path, db: str) -> float:
@@ -158,6 +207,17 @@ def copy_baseline(path: Path, db: str) -> float:
     return seconds
 
 
+def _head(source: Path, target: Path, rows: int) -> None:
+    with (
+        source.open(encoding="utf-8") as src,
+        target.open("w", encoding="utf-8") as out,
+    ):
+        for i, line in enumerate(src):
+            if i > rows:
+                break
+            out.write(line)
+
+
 def fresh_pg(db: str) -> None:
     with psycopg.connect(PG + "test", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {db}")
@@ -169,7 +229,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--sqlite-rows", type=int, help="fewer rows for SQLite")
+    parser.add_argument(
+        "--workers", type=int, help="parsing processes (default: one per core)"
+    )
     args = parser.parse_args()
+    if args.workers is not None:
+        os.environ["CLIENTBOOK_IMPORT_WORKERS"] = str(args.workers)
     work = Path(tempfile.mkdtemp(prefix="cb-import-"))
     path = work / "customers.csv"
     start = time.perf_counter()
@@ -177,11 +243,16 @@ def main() -> None:
     print(
         f"generated {args.rows:,} rows in {time.perf_counter() - start:.0f} s: {path}"
     )
-    results = {"rows": args.rows}
+    results = {"rows": args.rows, "cores": os.cpu_count()}
     if not args.skip_sqlite:
         env = {**os.environ, "CLIENTBOOK_VAR": str(work / "sqlite")}
         env.pop("DATABASE_URL", None)
-        results["sqlite"] = run_import(path, env)
+        sqlite_path = path
+        if args.sqlite_rows and args.sqlite_rows < args.rows:
+            sqlite_path = work / "customers_sqlite.csv"
+            _head(path, sqlite_path, args.sqlite_rows)
+        results["sqlite"] = run_import(sqlite_path, env)
+        results["sqlite"]["rows"] = args.sqlite_rows or args.rows
     fresh_pg("cb_bench_import")
     results["copy_seconds"] = copy_baseline(path, "cb_bench_import")
     env = {
@@ -198,19 +269,25 @@ def main() -> None:
 def report(results: dict) -> None:
     rows, copy = results["rows"], results["copy_seconds"]
     print(
-        "\n| run | seconds | rows/s | peak RSS MB | × COPY |\n|---|---:|---:|---:|---:|"
+        "\n| run | rows | seconds | rows/s | CPU s | peak RSS MB (tree) "
+        "| × COPY | load before/after |\n|---|---:|---:|---:|---:|---:|---:|---|"
     )
     rate = f"{rows / copy:,.0f}"
-    print(f"| PostgreSQL COPY (raw text, baseline) | {copy:.1f} | {rate} | | 1.0 |")
+    print(
+        f"| PostgreSQL COPY (raw text) | {rows:,} | {copy:.1f} | {rate} | | | 1.0 | |"
+    )
     for name in ("sqlite", "postgresql"):
         if name in results:
             r = results[name]
+            n = r.get("rows", rows)
+            ratio = r["seconds"] / (copy * n / rows)  # against COPY of as many rows
             print(
-                f"| import into {name} | {r['seconds']:.1f} | "
-                f"{rows / r['seconds']:,.0f} | {r['peak_rss_mb']:.0f} | "
-                f"{r['seconds'] / copy:.1f} |"
+                f"| import into {name} | {n:,} | {r['seconds']:.1f} | "
+                f"{n / r['seconds']:,.0f} | {r['cpu_seconds']:.0f} | "
+                f"{r['peak_rss_mb']:.0f} | {ratio:.1f} | "
+                f"{r['load_before']:.1f} / {r['load_after']:.1f} |"
             )
-            print(f"|  {r['summary']} |||||")
+            print(f"|  {r['summary']} ||||||||")
 
 
 if __name__ == "__main__":
