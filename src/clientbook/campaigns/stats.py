@@ -16,6 +16,7 @@ minus the control); intervals are two-sided at ``1 - alpha``.
 SciPy is imported inside the functions: start-up time matters.
 """
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -65,10 +66,17 @@ class MeanComparison:
         return self.p_value is not None and self.p_value < self.alpha
 
 
+@functools.cache
 def _z(alpha: float) -> float:
     from scipy.stats import norm
 
     return float(norm.ppf(1 - alpha / 2))
+
+
+def _normal_two_sided(z: float) -> float:
+    """P(|Z| ≥ |z|) for a standard normal Z (erfc is exact to the tails,
+    where 1 − cdf would round to 0)."""
+    return math.erfc(abs(z) / math.sqrt(2))
 
 
 def wilson_interval(x: int, n: int, *, alpha: float = ALPHA) -> tuple[float, float]:
@@ -122,14 +130,12 @@ def two_proportion_p_value(x1: int, n1: int, x2: int, n2: int) -> float | None:
     """Two-sided p-value of the pooled z-test (= chi-square of the 2×2 table
     without continuity correction). None when both rates are 0 or both 1:
     there is nothing to test."""
-    from scipy.stats import norm
-
     pooled = (x1 + x2) / (n1 + n2)
     variance = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
     if variance <= 0:
         return None
     z = (x1 / n1 - x2 / n2) / math.sqrt(variance)
-    return float(2 * norm.sf(abs(z)))
+    return _normal_two_sided(z)
 
 
 def proportions_compare(
