@@ -44,6 +44,7 @@ repeat purchase days, 0 when there are none).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from typing import Protocol, Self
 
@@ -302,21 +303,28 @@ def _check_summary(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> None:
         raise ValueError("recency must be 0 when frequency is 0")
 
 
-def _compress(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Unique rows and their counts: a million customers share few (x, t_x, T).
+def _distinct(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Distinct rows, sorted, and for each row the index of its distinct row.
 
     Sorted lexicographically like ``np.unique(axis=0)``, which is ten times
     slower (it sorts the rows as opaque byte strings).
     """
+    columns = tuple(np.asarray(column) for column in columns)
     order = np.lexsort(columns[::-1])
-    ordered = [np.asarray(column)[order] for column in columns]
-    changed = np.zeros(len(order), dtype=bool)
-    changed[0] = True
+    ordered = [column[order] for column in columns]
+    changed = np.ones(len(order), dtype=bool)
+    changed[1:] = False
     for column in ordered:
         changed[1:] |= column[1:] != column[:-1]
-    starts = np.flatnonzero(changed)
-    counts = np.diff(np.append(starts, len(order)))
-    return [column[starts] for column in ordered], counts.astype(float)
+    inverse = np.empty(len(order), dtype=np.intp)
+    inverse[order] = np.cumsum(changed) - 1
+    return [column[changed] for column in ordered], inverse
+
+
+def _compress(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Unique rows and their counts: a million customers share few (x, t_x, T)."""
+    unique, inverse = _distinct(*columns)
+    return unique, np.bincount(inverse).astype(float)
 
 
 def _weights(x: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
@@ -481,13 +489,29 @@ class BetaGeoModel:
         self, t: float, summary: pd.DataFrame
     ) -> np.ndarray:
         """E[purchases in (T, T+t] | x, t_x, T] (Fader, Hardie & Lee 2005, eq. 10)."""
+        return self.conditional_expected_purchases_over([t], summary)[0]
+
+    def conditional_expected_purchases_over(
+        self, ts: Sequence[float], summary: pd.DataFrame
+    ) -> list[np.ndarray]:
+        """Eq. 10 for several horizons at once, as CLV's months need it.
+
+        The hypergeometric term, most of the cost, depends on (x, T) only:
+        it is computed once per distinct pair (a few per cent of the
+        customers at scale), and P(alive) once for all horizons.
+        """
         p = self._fitted()
         x, t_x, T = _arrays(summary)
-        z = t / (p.alpha + T + t)
-        hyp = special.hyp2f1(p.r + x, p.b + x, p.a + p.b + x - 1, z)
-        head = (p.a + p.b + x - 1) / (p.a - 1)
-        body = 1 - ((p.alpha + T) / (p.alpha + T + t)) ** (p.r + x) * hyp
-        return head * body / (1.0 + self._odds_dead(x, t_x, T))
+        (px, pT), pair = _distinct(x, T)
+        head = (p.a + p.b + px - 1) / (p.a - 1)
+        alive_odds = 1.0 + self._odds_dead(x, t_x, T)
+        expected = []
+        for t in ts:
+            z = t / (p.alpha + pT + t)
+            hyp = special.hyp2f1(p.r + px, p.b + px, p.a + p.b + px - 1, z)
+            body = 1 - ((p.alpha + pT) / (p.alpha + pT + t)) ** (p.r + px) * hyp
+            expected.append((head * body)[pair] / alive_odds)
+        return expected
 
     def expected_purchases(self, t: float) -> float:
         """E[X(t)] for a customer just acquired (Fader, Hardie & Lee 2005, eq. 7)."""
@@ -676,11 +700,18 @@ def customer_lifetime_value(
     """
     config = config or CLVConfig()
     expected_spend = spend.conditional_expected_spend(summary) * config.margin
+    months = range(1, config.months + 1)
+    horizons = [month * config.periods_per_month for month in months]
+    # BetaGeoModel shares the work across months; any CLVModel will do
+    over = getattr(purchases, "conditional_expected_purchases_over", None)
+    by_month = (
+        over(horizons, summary)
+        if over is not None
+        else [purchases.conditional_expected_purchases(t, summary) for t in horizons]
+    )
     total = np.zeros(len(summary))
     previous = np.zeros(len(summary))
-    for month in range(1, config.months + 1):
-        t = month * config.periods_per_month
-        cumulative = purchases.conditional_expected_purchases(t, summary)
+    for month, cumulative in zip(months, by_month, strict=True):
         discount = (1 + config.monthly_discount_rate) ** month
         total += (cumulative - previous) * expected_spend / discount
         previous = cumulative
