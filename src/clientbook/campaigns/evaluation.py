@@ -403,7 +403,7 @@ def report_chart(report: Report, metric: str = "response") -> dict:
                         [round(100 * lo, 3), round(100 * hi, 3)] for lo, hi in intervals
                     ],
                     "backgroundColor": _COLOURS["whisker"],
-                    "barPercentage": 0.06,
+                    "barThickness": 3,
                     "grouped": False,
                     "order": 1,
                 },
