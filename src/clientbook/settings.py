@@ -131,6 +131,21 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # A bulk API request carries up to 10,000 orders.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024
 
+# E-mail: into files under var/mail-outbox unless an SMTP server is configured
+# (CLIENTBOOK_EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend).
+EMAIL_BACKEND = os.environ.get(
+    "CLIENTBOOK_EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend"
+)
+EMAIL_FILE_PATH = VAR_DIR / "mail-outbox"
+EMAIL_HOST = os.environ.get("CLIENTBOOK_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("CLIENTBOOK_EMAIL_PORT", 25))
+EMAIL_HOST_USER = os.environ.get("CLIENTBOOK_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("CLIENTBOOK_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("CLIENTBOOK_EMAIL_TLS", "") == "1"
+DEFAULT_FROM_EMAIL = os.environ.get(
+    "CLIENTBOOK_EMAIL_FROM", "Clientbook <noreply@localhost>"
+)
+
 CLIENTBOOK = {
     "DEFAULT_CURRENCY": "CNY",
     "DEFAULT_PHONE_REGION": "CN",
@@ -145,4 +160,24 @@ CLIENTBOOK = {
     # Data quality (quality/config.py): richness attributes, grade thresholds,
     # verification share; the defaults are the seeds' (8% a month, 3 selections).
     "QUALITY": {},
+    # Campaigns: the address links in messages point at, the webhook's
+    # shared secret (empty: the webhook refuses everything), sending.
+    "BASE_URL": os.environ.get("CLIENTBOOK_BASE_URL", "http://127.0.0.1:8000"),
+    "CAMPAIGN_WEBHOOK_SECRET": os.environ.get("CLIENTBOOK_CAMPAIGN_WEBHOOK_SECRET", ""),
+    "CAMPAIGN_SEND_BATCH": 50,
+    "CAMPAIGNS": {"RESPONSE_TARGET": "0.05"},  # the postal plan's 5% KPI
+    "SMS": {
+        # FileOutbox writes JSON lines under var/sms-outbox (the demo's);
+        # HttpProvider POSTs JSON to URL with TOKEN as a bearer token.
+        "BACKEND": os.environ.get(
+            "CLIENTBOOK_SMS_BACKEND", "clientbook.campaigns.channels.sms.FileOutbox"
+        ),
+        "OUTBOX_DIR": None,
+        "URL": os.environ.get("CLIENTBOOK_SMS_URL", ""),
+        "TOKEN": os.environ.get("CLIENTBOOK_SMS_TOKEN", ""),
+        "TIMEOUT": 10,
+        "SIGNATURE": "【茗康茶业】",
+        "OPT_OUT_TEXT": "回T退订",
+        "MAX_PARTS": 3,
+    },
 }

@@ -5,7 +5,8 @@ it, at random; then each block of `BLOCK` consecutive members (and the
 shorter last one) gets the arms in exact proportion (largest remainders), in
 a random order. So every stratum's arms are balanced to within one block,
 the overall shares are exact to within one member per arm and block, and
-the same seed and members give the same assignment every time. NumPy's PCG64 generator is the source of randomness.
+the same seed and members give the same assignment every time. NumPy's
+PCG64 generator is the source of randomness.
 """
 
 from collections.abc import Sequence

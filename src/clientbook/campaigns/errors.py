@@ -26,3 +26,4 @@ class ErrorCode(models.TextChoices):
     NOT_YOURS = "not_yours"
     BAD_SIGNATURE = "bad_signature"
     INVALID_FILE = "invalid_file"
+    DO_NOT_CALL = "do_not_call"

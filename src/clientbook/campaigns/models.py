@@ -438,6 +438,7 @@ class Dispatch(models.Model):
     sent = models.PositiveIntegerField(_("sent"), default=0)
     failed = models.PositiveIntegerField(_("failed"), default=0)
     interrupted = models.PositiveIntegerField(_("interrupted"), default=0)
+    skipped = models.PositiveIntegerField(_("skipped"), default=0)
 
     class Meta:
         verbose_name = _("dispatch")

@@ -161,6 +161,10 @@ def _send_channel(dispatch: Dispatch, channel: str, sender) -> None:
             if not batch:
                 return
             allowed = _recheck(dispatch.campaign, channel, batch)
+            if len(allowed) < len(batch):
+                Dispatch.objects.filter(pk=dispatch.pk).update(
+                    skipped=F("skipped") + len(batch) - len(allowed)
+                )
             results = _deliver(channel, [m for m in batch if m.pk in allowed], send)
             _finish(dispatch, channel, batch, results)
 

@@ -40,9 +40,6 @@ from clientbook.org.models import Role, User
 from clientbook.privacy.models import ConsentStatus
 from clientbook.privacy.services import audit_record, consent_record
 
-# Until `ErrorCode` has it: a call to someone who may not be called.
-DO_NOT_CALL = "do_not_call"
-
 OUTCOMES = {
     "reached-interested": gettext_lazy("Reached, interested"),
     "reached-not-interested": gettext_lazy("Reached, not interested"),
@@ -262,7 +259,7 @@ def _check_outcome(member: Member, outcome: str, actor) -> None:
         Member.objects.filter(pk=member.pk), member.campaign, channel
     ).exists():
         raise ValidationFailed(
-            DO_NOT_CALL,
+            ErrorCode.DO_NOT_CALL,
             _("This customer may not be contacted any more: do not call."),
             field="outcome",
             value=outcome,

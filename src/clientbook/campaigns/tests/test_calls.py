@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from clientbook.activity.models import Interaction
 from clientbook.campaigns.channels import calls
+from clientbook.campaigns.errors import ErrorCode
 from clientbook.campaigns.models import Member, Response
 from clientbook.campaigns.tests.test_sending import grant, person, running_campaign
 from clientbook.errors import AccessDenied, ValidationFailed
@@ -157,7 +158,7 @@ def test_declining_contact_withdraws_phone_consent_and_stops_calls(
         calls.call_outcome_record(
             member=assigned, outcome="reached-interested", actor=branch_staff
         )
-    assert caught.value.code == calls.DO_NOT_CALL
+    assert caught.value.code == ErrorCode.DO_NOT_CALL
     client.force_login(branch_staff)
     html = client.get(reverse("campaigns:my_calls")).content.decode()
     assert "do-not-call" in html
