@@ -9,16 +9,18 @@ execution for the rest. It lasts `response_window_days`, and never reaches
 past `now`. Returns (negative orders) count in the revenue and margin,
 net, but not as orders: a member converted when they bought something.
 
-One UPDATE … FROM over an aggregate of the members' orders, on PostgreSQL
-and SQLite alike (SQLite ≥ 3.33), so a million members never pass through
-Python; rows whose figures do not change are not written, which also makes
-a second run cheap.
+Two set-based statements, on PostgreSQL and SQLite alike (SQLite ≥ 3.33),
+so a million members never pass through Python: one UPDATE … FROM over the
+members joined to the orders in their window (only the orders of the weeks
+the windows cover are read), one that zeroes the few members left with
+figures but no order any more. Rows whose figures do not change are not
+written, which also makes a second run cheap.
 """
 
 import datetime as dt
 
 from django.db import connection, transaction
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
 from clientbook.campaigns.models import Campaign, Member, Stage, StageChange
@@ -41,36 +43,66 @@ def _starts(campaign: Campaign) -> tuple[dt.datetime | None, dt.datetime | None]
     return tested_at or campaign.executed_at, campaign.executed_at
 
 
-def _sql(vendor: str) -> str:
-    member, order = Member._meta.db_table, Order._meta.db_table
+def _window(vendor: str, start: str) -> str:
+    """SQL: order `o` falls in the window opening at `start`, within the
+    constant bounds."""
     if vendor == "postgresql":
-        end = "o.ordered_at < w.start + make_interval(days => %(days)s)"
-        stamp = "timestamptz"
+        end = f"o.ordered_at < {start} + make_interval(days => %(days)s)"
     else:
-        end = "julianday(o.ordered_at) < julianday(w.start) + %(days)s"
-        stamp = "text"
+        # SQLite keeps datetimes as text; julianday does the arithmetic.
+        end = f"julianday(o.ordered_at) < julianday({start}) + %(days)s"
+    stamp = _stamp(vendor)
+    return f"""o.ordered_at >= {start} AND {end}
+        AND o.ordered_at >= CAST(%(lower)s AS {stamp})
+        AND o.ordered_at < CAST(%(upper)s AS {stamp})"""
+
+
+def _stamp(vendor: str) -> str:
     # The CASTs give PostgreSQL the type of a parameter that may be NULL.
+    return "timestamptz" if vendor == "postgresql" else "text"
+
+
+def _start(vendor: str, m: str) -> str:
+    """SQL: when the window of member `m` opens."""
+    stamp = _stamp(vendor)
+    return f"""COALESCE({m}.sent_at, CASE WHEN {m}.wave = 'test'
+        THEN CAST(%(tested)s AS {stamp}) ELSE CAST(%(executed)s AS {stamp}) END)"""
+
+
+def _reset_sql(vendor: str) -> str:
+    """Zeroes the members with figures but no order in their window any
+    more (a shorter window, a moved order): few rows, checked one by one."""
+    member, order = Member._meta.db_table, Order._meta.db_table
     return f"""
-        WITH w AS (
-            SELECT m.id, m.customer_id,
-                   COALESCE(m.sent_at, CASE WHEN m.wave = 'test'
-                       THEN CAST(%(tested)s AS {stamp})
-                       ELSE CAST(%(executed)s AS {stamp}) END) AS start
-            FROM {member} m
-            WHERE m.campaign_id = %(campaign)s AND m.variant_id IS NOT NULL
-        ), a AS (
-            SELECT w.id,
-                   COUNT(o.id) FILTER (WHERE o.amount > 0) AS orders,
-                   ROUND(COALESCE(SUM(o.amount), 0), 2) AS revenue,
-                   ROUND(COALESCE(SUM(o.amount - o.cost), 0), 2) AS margin,
+        UPDATE {member} SET orders = 0, revenue = 0, margin = 0, converted_at = NULL
+        WHERE campaign_id = %(campaign)s AND variant_id IS NOT NULL
+          AND (orders <> 0 OR revenue <> 0 OR margin <> 0
+               OR converted_at IS NOT NULL)
+          AND NOT EXISTS (
+              SELECT 1 FROM {order} o
+              WHERE o.customer_id = {member}.customer_id
+                AND {_window(vendor, _start(vendor, member))})
+    """  # noqa: S608 (table names from the models, values as parameters)
+
+
+def _set_sql(vendor: str) -> str:
+    """Sets the figures of the members with orders in their window: an inner
+    join, so only those members are aggregated (not every member sorted)."""
+    member, order = Member._meta.db_table, Order._meta.db_table
+    distinct = "IS DISTINCT FROM" if vendor == "postgresql" else "IS NOT"
+    window = _window(vendor, _start(vendor, "m"))
+    return f"""
+        WITH a AS (
+            SELECT m.id,
+                   COUNT(*) FILTER (WHERE o.amount > 0) AS orders,
+                   ROUND(SUM(o.amount), 2) AS revenue,
+                   ROUND(SUM(o.amount - o.cost), 2) AS margin,
                    MIN(o.ordered_at) FILTER (WHERE o.amount > 0) AS converted_at
-            FROM w
-            LEFT JOIN {order} o
-              ON o.customer_id = w.customer_id
-             AND o.ordered_at >= w.start
-             AND {end}
-             AND o.ordered_at < CAST(%(now)s AS {stamp})
-            GROUP BY w.id
+            FROM {member} m
+            JOIN {order} o
+              ON o.customer_id = m.customer_id AND {window}
+            WHERE m.campaign_id = %(campaign)s AND m.variant_id IS NOT NULL
+            GROUP BY m.id
         )
         UPDATE {member} SET
             orders = a.orders,
@@ -81,8 +113,30 @@ def _sql(vendor: str) -> str:
         WHERE {member}.id = a.id
           AND ({member}.orders, {member}.revenue, {member}.margin,
                {member}.converted_at)
-              IS DISTINCT FROM (a.orders, a.revenue, a.margin, a.converted_at)
+              {distinct} (a.orders, a.revenue, a.margin, a.converted_at)
     """  # noqa: S608 (table names from the models, values as parameters)
+
+
+def _bounds(campaign, tested_at, executed_at, now) -> tuple:
+    """The first and last moment any member's window covers (capped at
+    `now`): constant bounds let the database read only the orders of those
+    weeks instead of the whole order history."""
+    sent = Member.objects.filter(campaign=campaign, variant__isnull=False).aggregate(
+        first=Min("sent_at"), last=Max("sent_at")
+    )
+    starts = [t for t in (sent["first"], sent["last"], tested_at, executed_at) if t]
+    if not starts:
+        return now, now  # nobody's window has started: no orders
+    window = dt.timedelta(days=int(campaign.response_window_days))
+    return min(starts), min(max(starts) + window, now)
+
+
+def _rowcount(cursor) -> int:
+    if connection.vendor == "sqlite":
+        # Python's sqlite3 gives no rowcount for a statement led by WITH.
+        cursor.execute("SELECT changes()")
+        return cursor.fetchone()[0]
+    return max(cursor.rowcount, 0)
 
 
 def _param(value: dt.datetime | None):
@@ -103,24 +157,20 @@ def campaign_attribute(
         return {"members": 0, "converted": 0, "changed": 0}
     now = now or timezone.now()
     tested_at, executed_at = _starts(campaign)
+    lower, upper = _bounds(campaign, tested_at, executed_at, now)
     params = {
         "campaign": campaign.pk,
         "tested": _param(tested_at),
         "executed": _param(executed_at),
-        "now": _param(now),
+        "lower": _param(lower),
+        "upper": _param(upper),
         "days": int(campaign.response_window_days),
     }
-    sql = _sql(connection.vendor)
-    if connection.vendor != "postgresql":
-        # SQLite spells IS DISTINCT FROM as IS NOT.
-        sql = sql.replace("IS DISTINCT FROM", "IS NOT")
+    changed = 0
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        changed = cursor.rowcount
-        if connection.vendor == "sqlite":
-            # Python's sqlite3 gives no rowcount for a statement led by WITH.
-            cursor.execute("SELECT changes()")
-            changed = cursor.fetchone()[0]
+        for sql in (_reset_sql(connection.vendor), _set_sql(connection.vendor)):
+            cursor.execute(sql, params)
+            changed += _rowcount(cursor)
     counts = Member.objects.filter(campaign=campaign, variant__isnull=False).aggregate(
         members=Count("pk"),
         converted=Count("pk", filter=Q(orders__gt=0)),
@@ -129,7 +179,7 @@ def campaign_attribute(
     result = {
         "members": counts["members"],
         "converted": counts["converted"],
-        "changed": max(changed, 0),
+        "changed": changed,
     }
     audit_record(
         actor=actor,
