@@ -143,3 +143,16 @@ def test_result(campaign: Campaign, *, metric: str = "response") -> dict | None:
     if not totals:
         return None
     return {"totals": totals, "choice": winner_choose(totals, metric=metric)}
+
+
+def customer_campaigns(customer, *, limit: int = 10) -> dict:
+    memberships = (
+        Member.objects.filter(customer=customer)
+        .select_related("campaign", "variant")
+        .order_by("-campaign__created_at", "-pk")[:limit]
+    )
+    blocks = DoNotContact.objects.filter(
+        Q(customer=customer) | Q(value__in=customer.identifiers.values("value")),
+        lifted_at__isnull=True,
+    )
+    return {"memberships": list(memberships), "blocks": list(blocks)}

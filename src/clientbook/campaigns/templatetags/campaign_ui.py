@@ -12,3 +12,12 @@ def percent(value, digits: int = 2) -> str:
     if value is None or value == "":
         return "—"
     return number_format(Decimal(str(value)) * 100, int(digits)) + "%"
+
+
+@register.inclusion_tag("campaigns/_customer_panel.html")
+def customer_campaigns_panel(customer):
+    """The customer's latest campaigns (arm, contact, response) and the
+    do-not-contact entries in force: two indexed queries."""
+    from clientbook.campaigns.selectors import customer_campaigns
+
+    return customer_campaigns(customer)

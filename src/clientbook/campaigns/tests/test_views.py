@@ -129,3 +129,14 @@ def test_do_not_contact_page_adds_and_lifts(client, marketer, english):
     client.post(reverse("campaigns:do_not_contact_lift", args=[entry.pk]))
     entry.refresh_from_db()
     assert entry.lifted_at is not None
+
+
+def test_the_360_page_shows_campaigns_and_do_not_contact(client, marketer, english):
+    person = reachable()
+    campaign = ready_campaign(marketer, holdout_share=0)
+    services.campaign_assign(campaign=campaign, actor=marketer)
+    services.do_not_contact_add(actor=marketer, customer=person, channel="sms")
+    client.force_login(marketer)
+    page = client.get(reverse("customers:detail", args=[person.uuid])).content.decode()
+    assert 'id="campaigns"' in page and campaign.name in page
+    assert "On the do-not-contact list" in page and "Variant A" in page
