@@ -90,8 +90,10 @@ def member_sample(campaign: Campaign, user, *, limit: int = 50) -> QuerySet[Memb
     members = Member.objects.filter(campaign=campaign).select_related(
         "customer", "customer__branch", "variant"
     )
+    # By customer: the (campaign, customer) index gives the first rows
+    # without sorting a million members.
     return scope_by_branch(members, user, field="customer__branch").order_by(
-        "suppression", "customer_id"
+        "customer_id"
     )[:limit]
 
 
