@@ -348,22 +348,37 @@ def _existing(rows: list[_Row], errors: _Errors) -> dict[tuple, int]:
         elif r.ref[0] == "external":
             by_kind.setdefault(IdentifierType.EXTERNAL, []).append(r.ref[1])
     for kind, values in by_kind.items():
-        for chunk in _chunks(values):
-            held = Identifier.objects.filter(type=kind, value__in=chunk, is_live=True)
-            for pk, value in held.order_by("customer_id").values_list(
-                "customer_id", "value"
-            ):
-                key = (
-                    ("external", value)
-                    if kind == IdentifierType.EXTERNAL
-                    else ("identifier", kind, value)
-                )
-                found.setdefault(key, pk)
+        for pk, value in _holders(kind, values):
+            key = (
+                ("external", value)
+                if kind == IdentifierType.EXTERNAL
+                else ("identifier", kind, value)
+            )
+            found.setdefault(key, pk)
     for r in rows:
         if r.ref[0] != "external" and r.ref not in found:
             field = "customer" if r.ref[0] == "uuid" else "identifier"
             errors.add(r.number, field, r.ref[-1], _("no live customer has it"))
     return found
+
+
+def _holders(kind: str, values: list[str]):
+    """(customer id, value) of the live identifiers of `kind` among `values`,
+    lowest customer id first: one query with an array on PostgreSQL (64,000
+    values in IN lists were a third of an import's time), chunks on SQLite."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT customer_id, value FROM {Identifier._meta.db_table}"  # noqa: S608
+                " WHERE type = %s AND is_live AND value = ANY(%s)"
+                " ORDER BY customer_id",
+                [kind, list(set(values))],
+            )
+            yield from cursor.fetchall()
+        return
+    for chunk in _chunks(values):
+        held = Identifier.objects.filter(type=kind, value__in=chunk, is_live=True)
+        yield from held.order_by("customer_id").values_list("customer_id", "value")
 
 
 def _create_customers(refs: list[str], source: Source, now) -> dict[tuple, int]:
