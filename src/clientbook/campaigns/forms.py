@@ -66,7 +66,9 @@ class CampaignForm(forms.Form):
     ends_on = forms.DateField(
         label=_("Ends"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    landing_url = forms.URLField(label=_("Landing page"), required=False)
+    landing_url = forms.URLField(
+        label=_("Landing page"), required=False, assume_scheme="https"
+    )
     segments = forms.MultipleChoiceField(
         label=_("Segments"), required=False, choices=()
     )
