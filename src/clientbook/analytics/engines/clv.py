@@ -281,7 +281,7 @@ def _maximise(
         )
     if not result.success and np.max(np.abs(result.jac)) > GRADIENT_ACCEPT:
         raise RuntimeError(f"maximum likelihood fit did not converge: {result.message}")
-    return np.exp(result.x), -float(result.fun) * weight_total
+    return np.exp(result.x), float(-result.fun * weight_total)
 
 
 def _arrays(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
