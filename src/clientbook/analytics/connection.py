@@ -153,13 +153,9 @@ def _postgres_copy(source: ibis.BaseBackend, expr) -> pa.RecordBatchReader:
     import pyarrow as pa
     from pyarrow import csv
 
-    schema = expr.schema().to_pyarrow()
+    # CSV columns are always nullable; declared so, batches match the schema
+    schema = pa.schema(f.with_nullable(True) for f in expr.schema().to_pyarrow())
     query = f"COPY ({source.compile(expr)}) TO STDOUT WITH (FORMAT csv)"
-    connection = source.con
-    # timestamps in a form pyarrow parses (ISO, with an offset); floats exact
-    connection.execute("SET TIME ZONE 'UTC'")
-    connection.execute("SET DateStyle TO ISO")
-    connection.execute("SET extra_float_digits TO 1")
     options = {
         "read_options": csv.ReadOptions(
             column_names=schema.names, block_size=CSV_BLOCK_BYTES
@@ -179,15 +175,36 @@ def _postgres_copy(source: ibis.BaseBackend, expr) -> pa.RecordBatchReader:
     def batches():
         from psycopg import pq
 
-        pgconn = connection.pgconn
-        pgconn.send_query(query.encode())
-        _expect(pgconn.get_result(), pq.ExecStatus.COPY_OUT)
-        reader = csv.open_csv(io.BufferedReader(_CopyOut(pgconn)), **options)
-        yield from reader
-        while (result := pgconn.get_result()) is not None:
-            _expect(result, pq.ExecStatus.COMMAND_OK)
+        # a connection of its own: a reader dropped half-way leaves it in
+        # the middle of the COPY, and it must not be the caller's
+        private = _private_connection(source)
+        try:
+            pgconn = private.pgconn
+            pgconn.send_query(query.encode())
+            _expect(pgconn.get_result(), pq.ExecStatus.COPY_OUT)
+            yield from csv.open_csv(io.BufferedReader(_CopyOut(pgconn)), **options)
+            while (result := pgconn.get_result()) is not None:
+                _expect(result, pq.ExecStatus.COMMAND_OK)
+        finally:
+            private.close()
 
     return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _private_connection(source: ibis.BaseBackend):
+    """A new psycopg connection to the database ``source`` reads."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    info = source.con.info
+    connection = psycopg.connect(
+        make_conninfo(info.dsn, password=info.password), autocommit=True
+    )
+    # timestamps in a form pyarrow parses (ISO, with an offset); floats exact
+    connection.execute("SET TIME ZONE 'UTC'")
+    connection.execute("SET DateStyle TO ISO")
+    connection.execute("SET extra_float_digits TO 1")
+    return connection
 
 
 def _expect(result, status) -> None:

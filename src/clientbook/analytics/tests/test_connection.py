@@ -174,3 +174,10 @@ def test_summary_in_the_database_equals_the_engine_on_purchase_days(both, db):
         )
     with pytest.raises(ValueError):
         loading.clv_summary(source, before=AS_OF, holdout_days=0)
+
+
+def test_postgres_copy_stopped_early_leaves_the_connection_usable(probe):
+    stream = _arrow_stream(probe, PROBE, ("id", "name"))
+    next(iter(stream))  # the first batch only
+    stream.close()
+    assert probe.table(PROBE).count().execute() == 5
