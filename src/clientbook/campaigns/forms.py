@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from clientbook.campaigns.models import Campaign, ResponseKind
 from clientbook.campaigns.selection import SCORE_FIELDS
@@ -29,7 +30,7 @@ SCORE_MODES = [
 
 
 class CampaignForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=200)
+    name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=200)
     objective = forms.CharField(
         label=_("Objective"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
@@ -179,8 +180,8 @@ class CampaignForm(forms.Form):
 
 
 class VariantForm(forms.Form):
-    code = forms.SlugField(label=_("Code"), max_length=20)
-    name = forms.CharField(label=_("Name"), max_length=200)
+    code = forms.SlugField(label=_("Variant code"), max_length=20)
+    name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=200)
     channel = forms.ChoiceField(label=_("Channel"), choices=ConsentChannel.choices)
     weight = forms.IntegerField(label=_("Weight"), initial=1, min_value=1)
     subject = forms.CharField(label=_("Subject (e-mail)"), required=False)

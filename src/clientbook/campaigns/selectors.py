@@ -83,7 +83,8 @@ def arm_table(campaign: Campaign) -> list[dict]:
         )
         .order_by("variant__is_control", "variant__code", "wave")
     )
-    return list(rows)
+    labels = dict(Wave.choices)
+    return [{**row, "wave_label": labels.get(row["wave"], "")} for row in rows]
 
 
 def member_sample(campaign: Campaign, user, *, limit: int = 50) -> QuerySet[Member]:

@@ -21,3 +21,11 @@ def customer_campaigns_panel(customer):
     from clientbook.campaigns.selectors import customer_campaigns
 
     return customer_campaigns(customer)
+
+
+@register.filter
+def outcome_label(code: str) -> str:
+    """A call outcome's name in the active language."""
+    from clientbook.campaigns.channels.calls import OUTCOMES
+
+    return str(OUTCOMES.get(code, code))

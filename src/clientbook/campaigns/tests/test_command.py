@@ -2,6 +2,7 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from clientbook.campaigns.models import Campaign, Member
 from clientbook.campaigns.tests.helpers import reachable, ready_campaign
@@ -11,7 +12,8 @@ pytestmark = pytest.mark.django_db
 
 def run(*args) -> str:
     out = io.StringIO()
-    call_command("campaign", *args, stdout=out, stderr=io.StringIO())
+    with translation.override("en"):
+        call_command("campaign", *args, stdout=out, stderr=io.StringIO())
     return out.getvalue()
 
 

@@ -87,9 +87,9 @@ class Command(BaseCommand):
             raise CommandError(_("No active user “%(name)s”.") % {"name": username})
         return user
 
-    def _value(self, options, what: str) -> str:
+    def _value(self, options, missing: str) -> str:
         if not options["value"]:
-            raise CommandError(_("Give the %(what)s.") % {"what": what})
+            raise CommandError(missing)
         return options["value"]
 
     def _table(self, rows) -> None:
@@ -144,14 +144,16 @@ class Command(BaseCommand):
         self._table(sorted(counts.items()))
 
     def _stage(self, campaign, user, options) -> None:
-        to = self._value(options, _("stage"))
+        to = self._value(options, _("Give the stage to move to."))
         services.campaign_stage_set(
             campaign=campaign, to=to, actor=user, note=options["note"]
         )
         self.stdout.write(_("Stage: %(stage)s") % {"stage": to})
 
     def _rollout(self, campaign, user, options) -> None:
-        winner = selectors.variant_get(campaign, self._value(options, _("winner")))
+        winner = selectors.variant_get(
+            campaign, self._value(options, _("Give the code of the winning variant."))
+        )
         services.campaign_rollout(
             campaign=campaign, winner=winner, actor=user, note=options["note"]
         )
@@ -185,7 +187,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
 
     def _responses(self, campaign, user, options) -> None:
-        rows = self._rows(self._value(options, _("file")))
+        rows = self._rows(self._value(options, _("Give the CSV file.")))
         result = services.responses_import(campaign=campaign, rows=rows, actor=user)
         for reject in result["rejected"]:
             self.stderr.write(
@@ -238,7 +240,7 @@ class Command(BaseCommand):
 
         if not options["control"]:
             raise CommandError(_("Name the control arm with --control."))
-        rows = self._rows(self._value(options, _("file")))
+        rows = self._rows(self._value(options, _("Give the CSV file.")))
         campaign = campaign_history_import(
             name=options["campaign"],
             rows=rows,
