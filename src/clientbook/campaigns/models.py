@@ -104,6 +104,10 @@ class Campaign(models.Model):
     selected_at = models.DateTimeField(_("selected"), null=True, blank=True)
     assigned_at = models.DateTimeField(_("assigned"), null=True, blank=True)
     executed_at = models.DateTimeField(_("execution started"), null=True, blank=True)
+    # A selection or assignment too big for a web request runs in the worker.
+    job = models.CharField(_("running"), max_length=10, blank=True, editable=False)
+    job_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    job_error = models.TextField(blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

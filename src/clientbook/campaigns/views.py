@@ -12,9 +12,10 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
-from clientbook.campaigns import evaluation, selectors, services
+from clientbook.campaigns import evaluation, launch, selectors, services
 from clientbook.campaigns.forms import (
     CampaignForm,
     DoNotContactForm,
@@ -25,6 +26,11 @@ from clientbook.campaigns.forms import (
 from clientbook.campaigns.models import Campaign, DoNotContact, Stage
 from clientbook.errors import ClientbookError, NotFound
 from clientbook.org.access import can_view_pii, can_write, is_branch_scoped
+
+QUEUED = _lazy(
+    "This is a large campaign: the work goes on in the background and this "
+    "page shows when it is done."
+)
 
 # The lifecycle as the page shows it (营销创意 → … → 评估优化).
 PIPELINE = [
@@ -178,6 +184,7 @@ def campaign_detail(request, uuid):
         "profile": evaluation.responder_profile(campaign) if report else None,
         "test_result": selectors.test_result(campaign),
         "can_run": may_run(request.user),
+        "running": launch.is_running(campaign),
         "can_view_pii": can_view_pii(request.user),
         "channels": {v.channel for v in campaign.variants.all() if v.channel},
     }
@@ -222,8 +229,14 @@ def campaign_select(request, uuid):
     return _act(
         request,
         campaign,
-        lambda: services.campaign_select(campaign=campaign, actor=request.user),
-        lambda counts: _("Selected: %(eligible)s customers may be contacted.") % counts,
+        lambda: launch.prepare_start(
+            campaign=campaign, step="select", actor=request.user
+        ),
+        lambda counts: (
+            _("Selected: %(eligible)s customers may be contacted.") % counts
+            if counts
+            else QUEUED
+        ),
     )
 
 
@@ -233,9 +246,16 @@ def campaign_assign(request, uuid):
     campaign = _campaign_or_404(uuid)
 
     def assign():
-        services.campaign_assign(campaign=campaign, actor=request.user)
+        return launch.prepare_start(
+            campaign=campaign, step="assign", actor=request.user
+        )
 
-    return _act(request, campaign, assign, _("Members assigned to the arms."))
+    return _act(
+        request,
+        campaign,
+        assign,
+        lambda counts: _("Members assigned to the arms.") if counts else QUEUED,
+    )
 
 
 @login_required

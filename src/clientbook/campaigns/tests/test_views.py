@@ -2,6 +2,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import translation
+from django_tasks_db.models import DBTaskResult
 
 from clientbook.campaigns import services
 from clientbook.campaigns.models import Campaign, DoNotContact, Member, Response
@@ -140,3 +141,33 @@ def test_the_360_page_shows_campaigns_and_do_not_contact(client, marketer, engli
     page = client.get(reverse("customers:detail", args=[person.uuid])).content.decode()
     assert 'id="campaigns"' in page and campaign.name in page
     assert "On the do-not-contact list" in page and "Variant A" in page
+
+
+def test_a_large_selection_runs_in_the_worker(client, marketer, english, settings):
+    from clientbook.campaigns.launch import is_running
+    from clientbook.campaigns.tasks import prepare_task
+
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "CAMPAIGN_SYNC_MEMBERS": 2}
+    for _ in range(3):
+        reachable()
+    campaign = ready_campaign(marketer, holdout_share=0)  # selected once, small
+    Campaign.objects.filter(pk=campaign.pk).update(selection_counts={})
+    client.force_login(marketer)
+    response = client.post(
+        reverse("campaigns:select", args=[campaign.uuid]), follow=True
+    )
+    page = response.content.decode()
+    campaign.refresh_from_db()
+    assert "large campaign" in page and 'id="job-running"' in page
+    assert is_running(campaign) and campaign.selection_counts == {}
+    response = client.post(
+        reverse("campaigns:select", args=[campaign.uuid]), follow=True
+    )
+    assert "is running" in response.content.decode()
+    queued = DBTaskResult.objects.get(
+        args_kwargs__args=[campaign.pk, "select", marketer.pk]
+    )
+    prepare_task.func(*queued.args_kwargs["args"])  # what the worker does
+    campaign.refresh_from_db()
+    assert not is_running(campaign) and campaign.job == "" and not campaign.job_error
+    assert campaign.selection_counts["eligible"] == 3
