@@ -30,9 +30,13 @@ _inherited: list = []  # database connections the fork copied; see _start
 def workers(rows: int) -> int:
     """How many parsing processes an import of about `rows` rows uses (0:
     parse in the importing process)."""
+    from clientbook.ingest.launch import sync_row_limit
+
     default = int(os.environ.get("CLIENTBOOK_IMPORT_WORKERS", os.cpu_count() or 1))
     count = settings.CLIENTBOOK.get("IMPORT_WORKERS", default)
-    return count if count > 1 and rows >= MIN_ROWS else 0
+    # Files a web request imports itself never fork: a threaded web server
+    # is no process to fork from.
+    return count if count > 1 and rows > max(MIN_ROWS, sync_row_limit()) else 0
 
 
 def parse_ahead(

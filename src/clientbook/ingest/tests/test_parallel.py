@@ -24,9 +24,16 @@ def _doubled(chunk):
 
 
 def test_small_files_and_one_core_parse_in_the_importing_process(settings):
-    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_WORKERS": 2}
-    assert parallel.workers(parallel.MIN_ROWS) == 2
-    assert parallel.workers(parallel.MIN_ROWS - 1) == 0
+    settings.CLIENTBOOK = {
+        **settings.CLIENTBOOK,
+        "IMPORT_WORKERS": 2,
+        "IMPORT_SYNC_ROWS": parallel.MIN_ROWS,
+    }
+    assert parallel.workers(parallel.MIN_ROWS + 1) == 2
+    assert parallel.workers(parallel.MIN_ROWS) == 0
+    # nor files small enough for a web request to import itself
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_SYNC_ROWS": 10**5}
+    assert parallel.workers(10**5) == 0
     settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_WORKERS": 1}
     assert parallel.workers(10**6) == 0
 
@@ -47,6 +54,7 @@ def test_an_import_with_workers_writes_what_one_without_writes(
     monkeypatch.setattr(parallel, "MIN_ROWS", 1)
     settings.CLIENTBOOK = {
         **settings.CLIENTBOOK,
+        "IMPORT_SYNC_ROWS": 1,
         "IMPORT_CHUNK_ROWS": 7,
         "IMPORT_WORKERS": workers,
     }
