@@ -153,6 +153,8 @@ CLIENTBOOK = {
     "SEARCH_LIMIT": 50,
     "IMPORT_DIR": VAR_DIR / "imports",
     "IMPORT_CHUNK_ROWS": int(os.environ.get("CLIENTBOOK_IMPORT_CHUNK_ROWS", 2000)),
+    # Processes that parse import chunks (ingest/parallel.py); unset: one a core.
+    # "IMPORT_WORKERS": 2,
     # Duplicate detection (identity/config.py): Splink on DuckDB, or Spark.
     "DEDUPE_BACKEND": os.environ.get("CLIENTBOOK_DEDUPE_BACKEND", "duckdb"),
     "DEDUPE_AUTO_MERGE_ABOVE": 0.99,
