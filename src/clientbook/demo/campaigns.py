@@ -29,12 +29,13 @@ LAPSING = {
         {"field": "order_count", "op": "gte", "value": 2},
     ],
 }
-# (arm, share of customers, visit rate, purchase rate, mean spend)
+# (arm, places in a block of 20, visit rate, purchase rate, mean spend)
 SPRING_ARMS = (
-    ("对照组", 0.1, 0.04, 0.020, 180),
-    ("A 新茶目录", 0.45, 0.09, 0.045, 210),
-    ("B 目录加满减券", 0.45, 0.12, 0.065, 190),
+    ("对照组", 2, 0.04, 0.020, 180),
+    ("A 新茶目录", 9, 0.09, 0.045, 210),
+    ("B 目录加满减券", 9, 0.12, 0.065, 190),
 )
+BLOCK = [arm for arm in SPRING_ARMS for _ in range(arm[1])]
 
 
 def load(*, seed: int, today: dt.date) -> None:
@@ -44,8 +45,9 @@ def load(*, seed: int, today: dt.date) -> None:
 
 
 def _spring_mailing(rng: random.Random, today: dt.date) -> None:
-    """A past experiment: every fourth customer with an address, split
-    at random, with outcomes drawn from each arm's rates."""
+    """A past experiment: every fourth customer with an address, split at
+    random in blocks of 20 (2 control, 9 + 9 letters), with outcomes drawn
+    from each arm's rates."""
     customers = list(
         Customer.objects.filter(
             addresses__isnull=False, archived_at__isnull=True, merged_into__isnull=True
@@ -54,9 +56,10 @@ def _spring_mailing(rng: random.Random, today: dt.date) -> None:
         .order_by("pk")
         .values_list("uuid", flat=True)[::4]
     )
+    rng.shuffle(customers)
     rows = []
-    for uuid in customers:
-        arm, visit, buy, spend = _draw_arm(rng)
+    for i, uuid in enumerate(customers):
+        arm, _places, visit, buy, spend = BLOCK[i % len(BLOCK)]
         bought = rng.random() < buy
         rows.append(
             {
@@ -82,16 +85,6 @@ def _spring_mailing(rng: random.Random, today: dt.date) -> None:
     Campaign.objects.filter(pk=campaign.pk).update(
         offer="满 300 减 50", cost_per_contact=Decimal("3.50")
     )
-
-
-def _draw_arm(rng: random.Random) -> tuple[str, float, float, float]:
-    pick = rng.random()
-    for arm, share, visit, buy, spend in SPRING_ARMS:
-        if pick < share:
-            return arm, visit, buy, spend
-        pick -= share
-    arm, _share, visit, buy, spend = SPRING_ARMS[-1]
-    return arm, visit, buy, spend
 
 
 def _spend(rng: random.Random, mean: float) -> Decimal:
