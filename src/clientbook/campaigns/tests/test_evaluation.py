@@ -324,8 +324,8 @@ def test_responder_profile_compares_categories_and_means(profiled):
 def test_evaluation_fragment_renders_tables_chart_and_profile(campaign):
     from django.template.loader import render_to_string
 
-    report = campaign_report(campaign, by=("branch", "wave"))
     with translation.override("en"):
+        report = campaign_report(campaign, by=("branch", "wave"))
         html = render_to_string(
             "campaigns/_evaluation.html",
             {"report": report, "profile": responder_profile(campaign)},
