@@ -22,7 +22,18 @@ import uuid
 from typing import Any
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.lookups import Exact, IsNull
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -151,16 +162,21 @@ def _in_branches(queryset: QuerySet, campaign: Campaign) -> QuerySet:
     return queryset.filter(branch_id__in=branch_ids) if branch_ids else queryset
 
 
-def _insert_members(campaign: Campaign, customers: QuerySet, segment_id) -> int:
-    """INSERT … SELECT of the customers not yet members; returns how many."""
-    sql, params = customers.order_by().values("pk").query.sql_with_params()
+def _insert_members(
+    campaign: Campaign, customers: QuerySet, segment_id, reason: Case
+) -> int:
+    """INSERT … SELECT of the customers not yet members, each with its first
+    suppression reason; returns how many."""
+    chosen = customers.order_by().annotate(first_reason=reason)
+    sql, params = chosen.values("pk", "first_reason").query.sql_with_params()
     table = Member._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (campaign_id, customer_id, segment_id,"  # noqa: S608
             " suppression, stratum, wave, status, contact, error, outcome,"
             " orders, revenue, margin)"
-            f" SELECT %s, matched.pk, %s, '', '', '', 'pending', '', '', '', 0, 0, 0"
+            " SELECT %s, matched.pk, %s, matched.first_reason, '', '', 'pending',"
+            " '', '', '', 0, 0, 0"
             f" FROM ({sql}) matched"
             " WHERE NOT EXISTS (SELECT 1 FROM"
             f" {table} m WHERE m.campaign_id = %s AND m.customer_id = matched.pk)",
@@ -169,9 +185,13 @@ def _insert_members(campaign: Campaign, customers: QuerySet, segment_id) -> int:
         return cursor.rowcount
 
 
-def members_insert(campaign: Campaign, selection: dict) -> dict[str, int]:
-    """Makes the members of `selection` (validated); returns the counts
-    matched and `duplicate` (matched by an earlier segment)."""
+def members_insert(
+    campaign: Campaign, selection: dict, channels: list[str], now: dt.datetime
+) -> dict[str, int]:
+    """Makes the members of `selection` (validated), each marked with the
+    first suppression reason for `channels`; returns the counts matched and
+    `duplicate` (matched by an earlier segment)."""
+    reason = first_reason(campaign, channels, now)
     counts = {"matched": 0, Suppression.DUPLICATE.value: 0}
     refs = selection.get("segments") or []
     segments = {str(s.uuid): s for s in Segment.objects.filter(uuid__in=refs)}
@@ -179,7 +199,7 @@ def members_insert(campaign: Campaign, selection: dict) -> dict[str, int]:
         segment = segments[ref]
         customers = _in_branches(segment_members_all(segment), campaign)
         matched = customers.count() if counts["matched"] else None
-        inserted = _insert_members(campaign, customers, segment.pk)
+        inserted = _insert_members(campaign, customers, segment.pk, reason)
         matched = inserted if matched is None else matched
         counts["matched"] += matched
         counts[Suppression.DUPLICATE.value] += matched - inserted
@@ -187,7 +207,7 @@ def members_insert(campaign: Campaign, selection: dict) -> dict[str, int]:
         customers = _in_branches(live_customers(), campaign).filter(
             Exists(_scored(selection["score"]["field"]))
         )
-        counts["matched"] = _insert_members(campaign, customers, None)
+        counts["matched"] = _insert_members(campaign, customers, None, reason)
     if selection.get("score"):
         counts["matched"] -= _cut_by_score(campaign, selection["score"])
     return counts
@@ -229,15 +249,20 @@ def _cut_by_score(campaign: Campaign, score: dict) -> int:
 # Suppression ------------------------------------------------------------------
 
 
-def _customer(q: Q) -> Exists:
-    return Exists(Customer.objects.filter(q, pk=OuterRef("customer_id")))
+# The rules below are written once for both places they run: on members
+# (the customer is `customer_id`) and on customers while they are inserted
+# as members (`pk`).
+MEMBER, CUSTOMER = "customer_id", "pk"
 
 
-def _not_live() -> Q:
-    return Q(_customer(Q(archived_at__isnull=False) | Q(merged_into__isnull=False)))
+def _not_live(ref: str) -> Q:
+    gone = Q(archived_at__isnull=False) | Q(merged_into__isnull=False)
+    if ref == CUSTOMER:
+        return gone
+    return Q(Exists(Customer.objects.filter(gone, pk=OuterRef(ref))))
 
 
-def _do_not_contact(channels: list[str], now: dt.datetime) -> Q:
+def _do_not_contact(channels: list[str], now: dt.datetime, ref: str) -> Q:
     """Listed as a customer, or by one of the customer's phone numbers or
     e-mail addresses, for all channels or one the campaign uses."""
     active = DoNotContact.objects.filter(
@@ -245,44 +270,44 @@ def _do_not_contact(channels: list[str], now: dt.datetime) -> Q:
         Q(channel="") | Q(channel__in=channels),
         added_at__lte=now,
     )
-    listed = active.filter(customer_id=OuterRef("customer_id"))
+    listed = active.filter(customer_id=OuterRef(ref))
     numbers = Identifier.objects.filter(
-        customer_id=OuterRef("customer_id"),
+        customer_id=OuterRef(ref),
         value__in=active.exclude(value="").values("value"),
     )
     return Q(Exists(listed)) | Q(Exists(numbers))
 
 
-def _latest_consent(channel: str, purpose: str) -> Subquery:
+def _latest_consent(channel: str, purpose: str, ref: str) -> Subquery:
     return Subquery(
         Consent.objects.filter(
-            customer_id=OuterRef("customer_id"), channel=channel, purpose=purpose
+            customer_id=OuterRef(ref), channel=channel, purpose=purpose
         )
         .order_by("-occurred_at", "-id")
         .values("status")[:1]
     )
 
 
-def _no_consent(channels: list[str], purpose: str) -> Q:
+def _no_consent(channels: list[str], purpose: str, ref: str) -> Q:
     """Opt-in: the latest ledger entry for each channel must be a grant;
     no entry at all is no consent."""
     q = Q(pk__in=[])
     for channel in channels:
-        latest = _latest_consent(channel, purpose)
+        latest = _latest_consent(channel, purpose, ref)
         q |= Q(IsNull(latest, True)) | ~Q(Exact(latest, ConsentStatus.GRANTED))
     return q
 
 
-def _no_address(channels: list[str]) -> Q:
+def _no_address(channels: list[str], ref: str) -> Q:
     q = Q(pk__in=[])
     for channel in channels:
         if channel in _POSTAL_CHANNELS:
             found = Address.objects.filter(
-                customer_id=OuterRef("customer_id"), is_valid=True
+                customer_id=OuterRef(ref), is_valid=True
             ).exclude(street="")
         else:
             found = Identifier.objects.filter(
-                customer_id=OuterRef("customer_id"),
+                customer_id=OuterRef(ref),
                 type__in=_CHANNEL_IDENTIFIERS[channel],
                 is_live=True,
             )
@@ -290,11 +315,11 @@ def _no_address(channels: list[str]) -> Q:
     return q
 
 
-def _recently_contacted(days: int, now: dt.datetime) -> Q:
+def _recently_contacted(days: int, now: dt.datetime, ref: str) -> Q:
     if not days:
         return Q(pk__in=[])
     recent = Interaction.objects.filter(
-        customer_id=OuterRef("customer_id"),
+        customer_id=OuterRef(ref),
         direction=Direction.OUTBOUND,
         occurred_at__gte=now - dt.timedelta(days=days),
     )
@@ -302,34 +327,48 @@ def _recently_contacted(days: int, now: dt.datetime) -> Q:
 
 
 def suppression_rules(
-    campaign: Campaign, channels: list[str], now: dt.datetime
+    campaign: Campaign, channels: list[str], now: dt.datetime, ref: str = MEMBER
 ) -> list[tuple[str, Q]]:
-    """(reason, condition on Member) in the order they are checked."""
+    """(reason, condition) in the order they are checked; conditions on
+    Member, or on Customer with `ref=CUSTOMER`."""
     return [
-        (Suppression.NOT_LIVE, _not_live()),
-        (Suppression.DO_NOT_CONTACT, _do_not_contact(channels, now)),
-        (Suppression.NO_CONSENT, _no_consent(channels, campaign.purpose)),
-        (Suppression.NO_ADDRESS, _no_address(channels)),
+        (Suppression.NOT_LIVE, _not_live(ref)),
+        (Suppression.DO_NOT_CONTACT, _do_not_contact(channels, now, ref)),
+        (Suppression.NO_CONSENT, _no_consent(channels, campaign.purpose, ref)),
+        (Suppression.NO_ADDRESS, _no_address(channels, ref)),
         (
             Suppression.RECENTLY_CONTACTED,
-            _recently_contacted(campaign.frequency_cap_days, now),
+            _recently_contacted(campaign.frequency_cap_days, now, ref),
         ),
     ]
 
 
-def members_suppress(
-    campaign: Campaign, channels: list[str], now: dt.datetime
-) -> dict[str, int]:
-    """Marks each member the first rule catches (one UPDATE a rule);
-    returns the count per reason."""
-    counts = {}
-    for reason, condition in suppression_rules(campaign, channels, now):
-        counts[reason.value] = (
-            Member.objects.filter(campaign=campaign, suppression="")
-            .filter(condition)
-            .update(suppression=reason)
-        )
-    return counts
+def first_reason(campaign: Campaign, channels: list[str], now: dt.datetime) -> Case:
+    """The first suppression reason that applies to a customer ("" if none),
+    as one SQL expression: members are inserted with it, so a selection
+    writes each member once instead of updating it rule by rule."""
+    rules = suppression_rules(campaign, channels, now, ref=CUSTOMER)
+    return Case(
+        *(When(condition, then=Value(reason.value)) for reason, condition in rules),
+        default=Value(""),
+        output_field=CharField(),
+    )
+
+
+def suppression_counts(campaign: Campaign) -> dict[str, int]:
+    """Members per suppression reason, every reason present (0 if none)."""
+    found = dict(
+        Member.objects.filter(campaign=campaign)
+        .exclude(suppression="")
+        .values_list("suppression")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return {
+        reason.value: found.get(reason.value, 0)
+        for reason in Suppression
+        if reason != Suppression.DUPLICATE
+    }
 
 
 def contactable(members: QuerySet, campaign: Campaign, channel: str) -> QuerySet:

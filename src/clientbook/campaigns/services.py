@@ -34,7 +34,7 @@ from clientbook.campaigns.models import (
 )
 from clientbook.campaigns.selection import (
     members_insert,
-    members_suppress,
+    suppression_counts,
 )
 from clientbook.campaigns.selection import validate as selection_validate
 from clientbook.customers import normalise
@@ -519,8 +519,8 @@ def campaign_select(
         )
     now = now or timezone.now()
     Member.objects.filter(campaign=campaign).delete()
-    counts = members_insert(campaign, campaign.selection)
-    counts.update(members_suppress(campaign, channels, now))
+    counts = members_insert(campaign, campaign.selection, channels, now)
+    counts.update(suppression_counts(campaign))
     eligible = Member.objects.filter(campaign=campaign, suppression="")
     counts["eligible"] = eligible.count()
     campaign.selection_counts = counts
@@ -622,9 +622,11 @@ def campaign_assign(*, campaign: Campaign, actor) -> dict[str, int]:
     control = _control(campaign)
     ids, keys = _strata(campaign)
     rows = _arms(campaign, variants, control, ids, keys)
-    Member.objects.filter(campaign=campaign).exclude(suppression="").update(
-        variant=None, wave="", code=None
-    )
+    # Only rows an earlier assignment touched: rewriting the rest of a
+    # million suppressed members costs seconds.
+    Member.objects.filter(campaign=campaign).exclude(suppression="").filter(
+        Q(variant__isnull=False) | ~Q(wave="") | Q(code__isnull=False)
+    ).update(variant=None, wave="", code=None)
     bulk.members_set(["variant_id", "wave", "stratum", "code"], rows)
     campaign.assigned_at = timezone.now()
     campaign.save(update_fields=["assigned_at", "updated_at"])

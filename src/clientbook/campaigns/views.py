@@ -32,6 +32,8 @@ QUEUED = _lazy(
     "page shows when it is done."
 )
 
+REPORT_BY = ("variant", "branch", "segment", "wave")
+
 # The lifecycle as the page shows it (营销创意 → … → 评估优化).
 PIPELINE = [
     Stage.IDEA,
@@ -165,7 +167,11 @@ def _next_stages(campaign: Campaign) -> list[tuple[str, str]]:
 @login_required
 def campaign_detail(request, uuid):
     campaign = _campaign_or_404(uuid)
-    report = evaluation.campaign_report(campaign) if campaign.assigned_at else None
+    report = (
+        evaluation.campaign_report(campaign, by=REPORT_BY)
+        if campaign.assigned_at
+        else None
+    )
     context = {
         "campaign": campaign,
         "pipeline": [(s.value, s.label) for s in PIPELINE],
@@ -181,7 +187,10 @@ def campaign_detail(request, uuid):
         "response_form": ResponseForm(),
         "file_form": ResponsesFileForm(),
         "report": report,
-        "profile": evaluation.responder_profile(campaign) if report else None,
+        # Seconds at a million members: only when asked for.
+        "profile": evaluation.responder_profile(campaign)
+        if report and request.GET.get("profile")
+        else None,
         "test_result": selectors.test_result(campaign),
         "can_run": may_run(request.user),
         "running": launch.is_running(campaign),

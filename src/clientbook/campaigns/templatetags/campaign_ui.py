@@ -1,4 +1,4 @@
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
 from django.utils.formats import number_format
@@ -11,7 +11,10 @@ def percent(value, digits: int = 2) -> str:
     """A share (0.0525) as a percentage ("5.25%"); "—" when unknown."""
     if value is None or value == "":
         return "—"
-    return number_format(Decimal(str(value)) * 100, int(digits)) + "%"
+    shown = (Decimal(str(value)) * 100).quantize(
+        Decimal(1).scaleb(-int(digits)), rounding=ROUND_HALF_UP
+    )
+    return number_format(shown, int(digits)) + "%"
 
 
 @register.inclusion_tag("campaigns/_customer_panel.html")
