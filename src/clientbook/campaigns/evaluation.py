@@ -398,6 +398,7 @@ def report_chart(report: Report, metric: str = "response") -> dict:
                     "order": 2,
                 },
                 {
+                    # xgettext:no-python-format
                     "label": _("95% confidence interval"),
                     "data": [
                         [round(100 * lo, 3), round(100 * hi, 3)] for lo, hi in intervals
