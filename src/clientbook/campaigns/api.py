@@ -267,6 +267,24 @@ def variant_add(request, ref: str, payload: VariantIn):
     return Status(201, variant_out(variant))
 
 
+class VariantPatch(Schema):
+    name: str | None = None
+    channel: str | None = None
+    weight: int | None = None
+    subject: str | None = None
+    body: str | None = None
+
+
+@router.patch("/{ref}/variants/{code}", response=VariantOut)
+def variant_update(request, ref: str, code: str, payload: VariantPatch):
+    """Changes a variant before the test or execution starts."""
+    variant = selectors.variant_get(_campaign(ref), code)
+    changes = payload.dict(exclude_unset=True)
+    return variant_out(
+        services.variant_update(variant=variant, actor=request.user, **changes)
+    )
+
+
 @router.delete("/{ref}/variants/{code}", response={204: None})
 def variant_remove(request, ref: str, code: str):
     variant = selectors.variant_get(_campaign(ref), code)

@@ -31,6 +31,11 @@ def test_a_campaign_through_the_api(marketer, branch):
         {"code": "A", "name": "A", "channel": "sms", "body": "{{ name }} 新茶 回T退订"},
     )
     assert response.status_code == 201, response.content
+    response = api.patch(f"/campaigns/{ref}/variants/A", {"weight": 2})
+    assert response.status_code == 200 and response.json()["weight"] == 2
+    response = api.patch(f"/campaigns/{ref}/variants/A", {"body": "没有退订提示"})
+    assert response.status_code == 422, response.content
+    api.patch(f"/campaigns/{ref}/variants/A", {"weight": 1})
     counts = api.post(f"/campaigns/{ref}/select").json()
     assert counts["eligible"] == 20 and counts["no_consent"] == 1
     assert api.post(f"/campaigns/{ref}/assign").json() == {"control": 4, "A": 16}
