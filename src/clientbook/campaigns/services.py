@@ -33,6 +33,7 @@ from clientbook.campaigns.models import (
     Wave,
 )
 from clientbook.campaigns.selection import (
+    members_clear,
     members_insert,
     suppression_counts,
 )
@@ -518,7 +519,7 @@ def campaign_select(
             field="variants",
         )
     now = now or timezone.now()
-    Member.objects.filter(campaign=campaign).delete()
+    members_clear(campaign)
     counts = members_insert(campaign, campaign.selection, channels, now)
     counts.update(suppression_counts(campaign))
     eligible = Member.objects.filter(campaign=campaign, suppression="")

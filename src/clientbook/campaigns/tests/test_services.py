@@ -302,6 +302,10 @@ def test_responses_are_idempotent_and_on_the_timeline(marketer):
         "occurred_at", "id"
     )
     assert latest.status == "withdrawn"
+    # Selecting again (still open) replaces the members and their codes.
+    services.campaign_select(campaign=campaign, actor=marketer)
+    assert not Response.objects.exists()
+    assert Member.objects.get(campaign=campaign).suppression == "no_consent"
 
 
 def test_responses_import_reports_bad_rows_and_keeps_good_ones(marketer):
