@@ -3,19 +3,7 @@
 from django.contrib import admin
 
 from clientbook.analytics.models import AnalysisRun, CustomerScore, ModelVersion
-from clientbook.web.admin_base import ScopedAdmin
-
-
-class ReadOnlyAdmin(ScopedAdmin):
-    """Results are written by the analytics services only."""
-
-    branch_path = None
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+from clientbook.web.admin_base import ReadOnlyAdmin
 
 
 @admin.register(AnalysisRun)

@@ -12,17 +12,7 @@ from clientbook.campaigns.models import (
     StageChange,
     Variant,
 )
-from clientbook.web.admin_base import ReadOnlyInline, ScopedAdmin
-
-
-class ReadOnlyAdmin(ScopedAdmin):
-    branch_path = None
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+from clientbook.web.admin_base import ReadOnlyAdmin, ReadOnlyInline
 
 
 class VariantInline(ReadOnlyInline):

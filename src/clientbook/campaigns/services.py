@@ -950,6 +950,15 @@ def member_by_code(code: str) -> Member:
     return member
 
 
+def table_rows(path) -> list[dict]:
+    """A response file's rows as dicts with lower-cased headers (CSV, XLSX
+    or JSON Lines, through the import app's readers)."""
+    from clientbook.ingest.readers import open_table
+
+    table = open_table(path)
+    return [{k.strip().lower(): v for k, v in row.items()} for _n, row in table.rows]
+
+
 def responses_import(
     *, campaign: Campaign, rows, actor, via: str = ResponseVia.FILE
 ) -> dict[str, Any]:

@@ -4,8 +4,8 @@ evaluation) and the do-not-contact list. Views parse, call services and
 selectors, and show a `ClientbookError` as a message. The channels' pages
 (send, call lists, mail lists) are in `channel_views`."""
 
-import csv
-import io
+import tempfile
+from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -350,20 +350,14 @@ def response_add(request, uuid):
 
 
 def read_rows(upload) -> list[dict]:
-    """The rows of an uploaded CSV (UTF-8, with or without BOM, or GB18030)."""
-    raw = upload.read()
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise services.ValidationFailed(
-            "invalid_file", _("The file is neither UTF-8 nor GB18030 text.")
-        )
-    reader = csv.DictReader(io.StringIO(text))
-    return [{(k or "").strip().lower(): v for k, v in row.items()} for row in reader]
+    """The rows of an uploaded response file (CSV in UTF-8 or GB18030, or
+    XLSX), read by the import app's readers; header names lower-cased."""
+    suffix = Path(upload.name or "").suffix.lower() or ".csv"
+    with tempfile.NamedTemporaryFile(suffix=suffix) as stored:
+        for chunk in upload.chunks():
+            stored.write(chunk)
+        stored.flush()
+        return services.table_rows(Path(stored.name))
 
 
 @login_required

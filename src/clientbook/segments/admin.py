@@ -4,17 +4,7 @@ goes through the services (validation, cycle checks, audit)."""
 from django.contrib import admin
 
 from clientbook.segments.models import Segment, SegmentSnapshot
-from clientbook.web.admin_base import ScopedAdmin
-
-
-class ReadOnlyAdmin(ScopedAdmin):
-    branch_path = None
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+from clientbook.web.admin_base import ReadOnlyAdmin
 
 
 @admin.register(Segment)

@@ -33,6 +33,19 @@ class ScopedAdmin(admin.ModelAdmin):
         return False
 
 
+class ReadOnlyAdmin(ScopedAdmin):
+    """Tables written only by their app's services (validation, audit): the
+    back office shows them, company-wide unless `branch_path` is set."""
+
+    branch_path = None
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 class AuditedAdmin(ScopedAdmin):
     """Saves through an audited transaction, for configuration tables whose
     writes have no business rule beyond the model's own."""

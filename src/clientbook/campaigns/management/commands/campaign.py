@@ -20,9 +20,9 @@ Without --user the command acts as the system (every branch); with it, as
 that user, with that user's role.
 """
 
-import csv
 import json
 import sys
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
@@ -177,14 +177,9 @@ class Command(BaseCommand):
         )  # fmt: skip
 
     def _rows(self, path: str) -> list[dict]:
-        try:
-            with open(path, encoding="utf-8-sig", newline="") as handle:
-                return [
-                    {(k or "").strip().lower(): v for k, v in row.items()}
-                    for row in csv.DictReader(handle)
-                ]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CommandError(str(exc)) from exc
+        if not Path(path).is_file():
+            raise CommandError(_("No file “%(path)s”.") % {"path": path})
+        return services.table_rows(Path(path))
 
     def _responses(self, campaign, user, options) -> None:
         rows = self._rows(self._value(options, _("Give the CSV file.")))
