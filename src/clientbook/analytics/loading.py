@@ -26,12 +26,27 @@ def _timestamp(day: dt.date) -> pd.Timestamp:
     return pd.Timestamp(day)
 
 
+def custom_features(con: ibis.BaseBackend) -> tuple[feature_engine.CustomFeature, ...]:
+    """The declared custom fields the feature table can hold."""
+    fields = con.table(TABLES.custom_fields).select("key", "field_type")
+    return feature_engine.custom_features(fields.to_pandas())
+
+
 def feature_frame(
-    con: ibis.BaseBackend, as_of: dt.date, *, categories: Sequence[str] = ()
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    *,
+    categories: Sequence[str] = (),
+    custom: bool = True,
 ) -> pd.DataFrame:
-    """The per-customer feature table as of ``as_of``, indexed by customer id."""
+    """The per-customer feature table as of ``as_of``, indexed by customer id.
+
+    ``custom``: with the custom fields' columns (``custom_<key>``).
+    """
     config = feature_engine.FeatureConfig(
-        as_of=_timestamp(as_of), categories=tuple(categories)
+        as_of=_timestamp(as_of),
+        categories=tuple(categories),
+        custom=custom_features(con) if custom else (),
     )
     frame = fetch_frame(con, feature_engine.customer_features(con, config))
     return frame.set_index("customer_id")
@@ -181,6 +196,29 @@ def purchased_items(
         customer_id=joined.customer_id, order_id=joined.order_ref, item=joined.item
     )
     return fetch_frame(con, items.distinct())
+
+
+def item_buyers(
+    con: ibis.BaseBackend, *, before: dt.date, item: str, level: str = "category"
+) -> set[int]:
+    """Customers who bought ``item`` (a category or a product name) before the date.
+
+    A line with a negative amount (a return) is not a purchase.
+    """
+    orders = con.table(TABLES.orders)
+    lines = con.table(TABLES.order_lines)
+    products = con.table(TABLES.products)
+    column = products.category if level == "category" else products.name
+    products = products.filter(column == item).select(product_ref=products.id)
+    seen = orders.filter(orders.ordered_at < _timestamp(before)).select(
+        order_ref=orders.id, customer_id=orders.customer_id
+    )
+    lines = lines.filter(lines.amount > 0).select(
+        order_ref=lines.order_id, product_ref=lines.product_id
+    )
+    joined = lines.join(products, "product_ref").join(seen, "order_ref")
+    found = fetch_frame(con, joined.select("customer_id").distinct())
+    return set(found["customer_id"].tolist())
 
 
 def buyers_between(

@@ -29,6 +29,7 @@ class AnalysisKind(models.TextChoices):
     RULES = "rules", _("Association rules")
     ROUGHSETS = "roughsets", _("Rough-set rules")
     OFFERS = "offers", _("Offer allocation")
+    LOOKALIKE = "lookalike", _("Look-alikes")
 
 
 class RunStatus(models.TextChoices):
@@ -123,6 +124,9 @@ class CustomerScore(models.Model):
     cluster = models.PositiveSmallIntegerField(_("cluster"), null=True, blank=True)
     churn_score = models.FloatField(_("churn score"), null=True, blank=True)
     response_score = models.FloatField(_("response score"), null=True, blank=True)
+    #: resemblance to the buyers of the current look-alike run's item; only
+    #: customers who have not bought it have one
+    lookalike_score = models.FloatField(_("look-alike score"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -137,6 +141,7 @@ class CustomerScore(models.Model):
             models.Index(fields=["cluster"]),
             models.Index(fields=["churn_score"]),
             models.Index(fields=["response_score"]),
+            models.Index(fields=["lookalike_score"]),
         ]
 
     def __str__(self) -> str:

@@ -85,6 +85,7 @@ SCORE_FIELDS: dict[str, dict[str, Any]] = {
     AnalysisKind.CLUSTER: {"cluster": None},
     "churn_score": {"churn_score": None},
     "response_score": {"response_score": None},
+    "lookalike_score": {"lookalike_score": None},
 }
 
 
@@ -255,10 +256,10 @@ def _connection():
     return analytics_connection()
 
 
-def _features(as_of: dt.date, *, categories=()) -> pd.DataFrame:
+def _features(as_of: dt.date, *, categories=(), custom=False) -> pd.DataFrame:
     con = _connection()
     try:
-        return loading.feature_frame(con, as_of, categories=categories)
+        return loading.feature_frame(con, as_of, categories=categories, custom=custom)
     finally:
         con.disconnect()
 
@@ -632,8 +633,18 @@ def model_matrix(features: pd.DataFrame) -> pd.DataFrame:
     """Numeric model inputs with gaps filled so every model family can use them.
 
     No purchase yet or no contact yet reads as "a long time ago" (10 years).
+    A choice custom field becomes one 0/1 column per value seen
+    (``custom_<key>=<value>``).
     """
     frame = features.drop(columns=[c for c in NOT_FEATURES if c in features])
+    choices = [
+        c
+        for c in frame.columns
+        if c.startswith("custom_") and not pd.api.types.is_numeric_dtype(frame[c])
+    ]
+    if choices:
+        dummies = pd.get_dummies(frame[choices], prefix_sep="=", dtype=float)
+        frame = pd.concat([frame.drop(columns=choices), dummies], axis=1)
     frame = frame.astype(float)
     never = 3650.0
     for column in ("recency_days", "days_since_contact"):
@@ -644,10 +655,10 @@ def model_matrix(features: pd.DataFrame) -> pd.DataFrame:
 
 
 def _target_rows(
-    con, snapshot: dt.date, horizon_days: int, target: str, category: str, cats
+    con, snapshot: dt.date, horizon_days: int, target: str, category: str, cats, custom
 ) -> pd.DataFrame:
     """Features as of ``snapshot`` with the outcome over the next days."""
-    features = loading.feature_frame(con, snapshot, categories=cats)
+    features = loading.feature_frame(con, snapshot, categories=cats, custom=custom)
     end = snapshot + dt.timedelta(days=horizon_days)
     buyers = loading.buyers_between(con, since=snapshot, before=end, category=category)
     if target == ModelTarget.LAPSED:
@@ -700,6 +711,7 @@ def model_train(
     horizon_days: int = 90,
     category: str = "",
     algorithms: list[str] | None = None,
+    custom_fields: bool = False,
     actor=None,
     run: AnalysisRun | None = None,
 ) -> AnalysisRun:
@@ -710,6 +722,8 @@ def model_train(
     ``horizon_days``. Nothing is chosen here: see :func:`model_choose`.
     Targets: ``lapsed`` (a buyer buys nothing), ``bought_category`` (buys
     ``category``); ``responded`` needs campaign data, which does not exist yet.
+    ``custom_fields`` adds the custom fields as inputs: off by default, since
+    they hold today's values, not those of the snapshot dates (a leak).
     """
     _check_target(target, category)
     names = algorithms or [s.name for s in propensity.default_specs()]
@@ -718,6 +732,7 @@ def model_train(
         "category": category,
         "horizon_days": horizon_days,
         "algorithms": names,
+        "custom_fields": custom_fields,
     }
     run = _begin(run, AnalysisKind.TRAIN, as_of, parameters, actor)
 
@@ -729,7 +744,9 @@ def model_train(
             cats = loading.categories(con)
             rows = pd.concat(
                 [
-                    _target_rows(con, day, horizon_days, target, category, cats)
+                    _target_rows(
+                        con, day, horizon_days, target, category, cats, custom_fields
+                    )
                     for day in (train_at, test_at)
                 ]
             )
@@ -739,6 +756,8 @@ def model_train(
             rows, date_col="_snapshot", cutoff=pd.Timestamp(test_at)
         )
         inputs = [c for c in rows.columns if not c.startswith("_")]
+        # a choice value seen at one snapshot only is absent (0) at the other
+        rows[inputs] = rows[inputs].fillna(0.0)
         specs = [s for s in propensity.default_specs() if s.name in names]
         if not specs:
             raise ValueError(_("No known algorithm was named."))
@@ -766,7 +785,7 @@ def model_train(
                         gains=_records(r.gains),
                         calibration=_records(r.calibration),
                         rules=(
-                            propensity.tree_rules(r.estimator, r.feature_names)[:30]
+                            propensity.tree_rule_data(r.estimator, r.feature_names)[:30]
                             if r.name == "entropy_tree"
                             else []
                         ),
@@ -849,13 +868,16 @@ def scores_write(
 
     def compute():
         categories = version.run.metrics.get("categories", [])
-        frame = model_matrix(_features(as_of, categories=categories))
+        custom = version.run.parameters.get("custom_fields", False)
+        frame = model_matrix(_features(as_of, categories=categories, custom=custom))
         if target == ModelTarget.LAPSED:
             frame = frame[frame["frequency"] > 0]
         if frame.empty:
             raise ValueError(_("No customer to score."))
         estimator = joblib.load(io.BytesIO(bytes(version.estimator)))
-        score = estimator.predict_proba(frame[version.feature_names])[:, 1]
+        # a choice value not seen today has no column: 0 for everyone
+        inputs = frame.reindex(columns=version.feature_names, fill_value=0.0)
+        score = estimator.predict_proba(inputs)[:, 1]
         metrics = {
             "model": str(version.uuid),
             "algorithm": version.algorithm,
@@ -1074,12 +1096,101 @@ def roughsets_run(
 
 # --- offers -----------------------------------------------------------------------
 
+#: Where each customer's chance of taking an offer comes from.
+OFFER_SCORES = ("rules", "response", "lookalike")
+#: Offer problems up to this many (customer, offer) pairs are also solved exactly.
+EXACT_LIMIT = 20_000
+
+
+def _invalid(message: str, field: str, value=None) -> ValidationFailed:
+    return ValidationFailed(ErrorCode.INVALID, message, field=field, value=value)
+
+
+def _check_offers(offers: Any, budget: Any, score: str) -> None:
+    """Every offer named, with a positive cost and a value; a budget; a score."""
+    if not isinstance(offers, dict) or not offers:
+        raise _invalid(_("Name at least one offer."), "offers")
+    for name, terms in offers.items():
+        if not str(name).strip() or not isinstance(terms, dict):
+            raise _invalid(_("Every offer needs a name."), "offers", name)
+        cost, margin = terms.get("cost"), terms.get("margin")
+        if not isinstance(cost, int | float) or not cost > 0:
+            raise _invalid(
+                _("The cost of offer “%(offer)s” must be more than 0.")
+                % {"offer": name},
+                "cost",
+                cost,
+            )
+        if not isinstance(margin, int | float) or not margin >= 0:
+            raise _invalid(
+                _("The value per response of offer “%(offer)s” must be 0 or more.")
+                % {"offer": name},
+                "margin",
+                margin,
+            )
+    if not isinstance(budget, int | float) or not budget >= 0:
+        raise _invalid(_("The budget must be 0 or more."), "budget", budget)
+    if score not in OFFER_SCORES:
+        raise _invalid(
+            _("Unknown score “%(score)s”.") % {"score": score}, "score", score
+        )
+
+
+def _offer_probability(offers: dict, score: str) -> pd.DataFrame:
+    """Customers x offers: each customer's chance of taking each offer.
+
+    ``rules``: the confidence of the customer's next-best-product
+    recommendation for the offer's item (0 without one); ``response`` and
+    ``lookalike``: the customer's stored score, the same for every offer
+    (offers are then variants of one proposition, such as a coupon or a
+    sample).
+    """
+    names = list(offers)
+    if score == "rules":
+        rows = Recommendation.objects.filter(run__is_current=True, item__in=names)
+        frame = pd.DataFrame(list(rows.values("customer_id", "item", "confidence")))
+        if frame.empty:
+            raise ValueError(_("No recommendation matches these offers: mine rules."))
+        return (
+            frame.pivot_table(
+                index="customer_id", columns="item", values="confidence", aggfunc="max"
+            )
+            .reindex(columns=names)
+            .fillna(0.0)
+        )
+    column = f"{score}_score"
+    rows = CustomerScore.objects.filter(
+        **{f"{column}__isnull": False}, customer__merged_into__isnull=True
+    ).values_list("customer_id", column)
+    chance = pd.Series(dict(rows.iterator()), dtype=float)
+    if chance.empty:
+        raise ValueError(_("No customer has this score yet: compute it first."))
+    return pd.DataFrame({name: chance for name in names})
+
+
+def _offer_counts(genes: np.ndarray, problem: offer_engine.OfferProblem) -> list[int]:
+    return np.bincount(genes, minlength=len(problem.offers) + 1)[1:].tolist()
+
+
+def _offer_metrics(problem, budget: float, solutions: dict) -> dict[str, Any]:
+    """Expected profit and spend of each solution, and offers made per offer."""
+    metrics: dict[str, Any] = {"customers": len(problem.customers), "budget": budget}
+    for name, found in solutions.items():
+        metrics[name] = {
+            "profit": found.expected_profit,
+            "spent": found.spent,
+            "offers": _offer_counts(found.genes, problem),
+        }
+    metrics["offers"] = [str(o) for o in problem.offers]
+    return metrics
+
 
 def offers_allocate(
     *,
     as_of: dt.date,
     offers: dict[str, dict[str, float]],
     budget: float,
+    score: str = "rules",
     generations: int = 400,
     seed: int = 0,
     actor=None,
@@ -1087,72 +1198,146 @@ def offers_allocate(
 ) -> AnalysisRun:
     """Give each customer at most one offer within the budget (genetic algorithm).
 
-    ``offers`` maps an item of the current rules run (a category or product)
-    to its ``cost`` and ``margin``; a customer's chance of taking it is the
-    confidence of their next-best-product recommendation for that item.
-    The greedy and (for small problems) exact solutions are stored beside
-    the GA's in the metrics.
+    ``offers`` maps an offer to its ``cost`` (per offer made) and ``margin``
+    (value per response); ``score`` says where the chance of a response
+    comes from (:func:`_offer_probability`). Only customers for whom some
+    offer is worth more than it costs take part: the others never get one.
+    The greedy and (for small problems) exact solutions of the same input
+    are stored beside the GA's in the metrics; the GA's assignment is stored
+    per customer and replaces that of earlier runs.
     """
+    _check_offers(offers, budget, score)
     parameters = {
         "offers": offers,
         "budget": budget,
+        "score": score,
         "generations": generations,
         "seed": seed,
     }
     run = _begin(run, AnalysisKind.OFFERS, as_of, parameters, actor)
 
     def compute():
-        recommended = pd.DataFrame(
-            Recommendation.objects.filter(
-                run__is_current=True, item__in=list(offers)
-            ).values("customer_id", "item", "confidence")
-        )
-        if recommended.empty:
-            raise ValueError(_("No recommendation matches these offers: mine rules."))
-        probability = (
-            recommended.pivot_table(
-                index="customer_id", columns="item", values="confidence", aggfunc="max"
-            )
-            .reindex(columns=list(offers))
-            .fillna(0.0)
-        )
-        problem = offer_engine.offer_problem(
-            probability,
-            pd.Series({k: v["margin"] for k, v in offers.items()}),
-            pd.Series({k: v["cost"] for k, v in offers.items()}),
-            budget,
-        )
-        genetic = offer_engine.genetic_assignment(
-            problem, offer_engine.GAConfig(generations=generations, seed=seed)
-        )
-        greedy = offer_engine.greedy_assignment(problem)
-        metrics = {
-            "customers": len(problem.customers),
-            "genetic": {"profit": genetic.expected_profit, "spent": genetic.spent},
-            "greedy": {"profit": greedy.expected_profit, "spent": greedy.spent},
+        probability = _offer_probability(offers, score)
+        margin = pd.Series({k: float(v["margin"]) for k, v in offers.items()})
+        cost = pd.Series({k: float(v["cost"]) for k, v in offers.items()})
+        worth = (probability * margin - cost).max(axis=1) > 0
+        if not worth.any():
+            raise ValueError(_("No offer is worth its cost for any customer."))
+        problem = offer_engine.offer_problem(probability[worth], margin, cost, budget)
+        solutions = {
+            "genetic": offer_engine.genetic_assignment(
+                problem, offer_engine.GAConfig(generations=generations, seed=seed)
+            ),
+            "greedy": offer_engine.greedy_assignment(problem),
         }
-        if problem.profit.size <= 20_000:
-            exact = offer_engine.exact_assignment(problem)
-            metrics["exact"] = {"profit": exact.expected_profit, "spent": exact.spent}
-        chosen = genetic.as_series(problem)
-        rows_profit = problem.profit
+        if problem.profit.size <= EXACT_LIMIT:
+            solutions["exact"] = offer_engine.exact_assignment(problem)
+        metrics = _offer_metrics(problem, budget, solutions)
+        genes = solutions["genetic"].genes
 
         def write(run):
-            assignments = [
-                OfferAssignment(
-                    run=run,
-                    customer_id=int(cid),
-                    offer=str(offer),
-                    expected_profit=_money(
-                        rows_profit[i, list(problem.offers).index(offer)]
+            OfferAssignment.objects.exclude(run=run).delete()
+            chosen = np.flatnonzero(genes)
+            OfferAssignment.objects.bulk_create(
+                (
+                    OfferAssignment(
+                        run=run,
+                        customer_id=int(problem.customers[i]),
+                        offer=str(problem.offers[genes[i] - 1])[:100],
+                        expected_profit=_money(problem.profit[i, genes[i] - 1])
+                        or Decimal(0),
                     )
-                    or Decimal(0),
-                )
-                for i, (cid, offer) in enumerate(chosen.items())
-                if offer is not None
-            ]
-            OfferAssignment.objects.bulk_create(assignments, batch_size=BATCH)
-            return len(assignments)
+                    for i in chosen
+                ),
+                batch_size=BATCH,
+            )
+            return len(chosen)
+
+        return metrics, write
+
+    return _execute(run, compute, actor)
+
+
+# --- look-alikes ------------------------------------------------------------------
+
+LOOKALIKE_METHODS = ("model", "neighbours")
+#: Fewer buyers than this cannot be cross-validated into a useful model.
+MIN_BUYERS = 10
+
+
+def _check_lookalike(item: str, level: str, method: str) -> None:
+    if not str(item).strip():
+        raise _invalid(_("Name the product or category."), "item", item)
+    if level not in ("category", "product"):
+        raise _invalid(_("Level must be category or product."), "level", level)
+    if method not in LOOKALIKE_METHODS:
+        raise _invalid(
+            _("Unknown method “%(method)s”.") % {"method": method}, "method", method
+        )
+
+
+def lookalike_matrix(features: pd.DataFrame, item: str, level: str) -> pd.DataFrame:
+    """Model inputs without the item's own category share, which would give
+    the buyers away (only they have it above 0)."""
+    matrix = model_matrix(features)
+    if level == "category":
+        matrix = matrix.drop(columns=[f"category_{item}"], errors="ignore")
+    return matrix
+
+
+def lookalike_score(
+    *,
+    as_of: dt.date,
+    item: str,
+    level: str = "category",
+    method: str = "model",
+    actor=None,
+    run: AnalysisRun | None = None,
+) -> AnalysisRun:
+    """Score the customers who have not bought ``item`` by their likeness to
+    those who have (``engines.propensity.lookalike_all``), with the custom
+    fields among the inputs; store the scores (``lookalike_score``, usable
+    in segments) and the gains of the out-of-fold scores of everyone."""
+    _check_lookalike(item, level, method)
+    parameters = {"item": item, "level": level, "method": method}
+    run = _begin(run, AnalysisKind.LOOKALIKE, as_of, parameters, actor)
+
+    def compute():
+        con = _connection()
+        try:
+            cats = loading.categories(con)
+            features = loading.feature_frame(con, as_of, categories=cats, custom=True)
+            buyers = loading.item_buyers(con, before=as_of, item=item, level=level)
+        finally:
+            con.disconnect()
+        matrix = lookalike_matrix(features, item, level)
+        bought = pd.Series(matrix.index.isin(list(buyers)), index=matrix.index)
+        if bought.sum() < MIN_BUYERS:
+            raise ValueError(
+                _("Fewer than %(n)d customers bought “%(item)s” before this date.")
+                % {"n": MIN_BUYERS, "item": item}
+            )
+        if bought.all():
+            raise ValueError(
+                _("Every customer has bought it: nobody is left to score.")
+            )
+        config = propensity.LookalikeConfig(method=method)
+        everyone = propensity.lookalike_all(matrix, bought, config)
+        scores = everyone[~bought.to_numpy()]
+        metrics = {
+            **propensity.evaluate(bought, everyone),
+            "buyers": int(bought.sum()),
+            "scored": len(scores),
+            "gains": _records(propensity.gains_table(bought, everyone)),
+            "histogram": _histogram(scores, bins=10),
+        }
+
+        def write(run):
+            rows = (
+                {"customer_id": int(cid), "lookalike_score": float(value)}
+                for cid, value in scores.items()
+            )
+            return scores_replace(group="lookalike_score", rows=rows)
 
         return metrics, write
 
@@ -1172,7 +1357,26 @@ RUNNERS: dict[str, Callable[..., AnalysisRun]] = {
     AnalysisKind.RULES: rules_mine,
     AnalysisKind.ROUGHSETS: roughsets_run,
     AnalysisKind.OFFERS: offers_allocate,
+    AnalysisKind.LOOKALIKE: lookalike_score,
 }
+
+
+def _check_parameters(kind: str, parameters: dict[str, Any]) -> None:
+    """Refuse a run's parameters before it is queued, not in the worker."""
+    if kind == AnalysisKind.TRAIN:
+        _check_target(parameters.get("target", ""), parameters.get("category", ""))
+    elif kind == AnalysisKind.OFFERS:
+        _check_offers(
+            parameters.get("offers"),
+            parameters.get("budget"),
+            parameters.get("score", "rules"),
+        )
+    elif kind == AnalysisKind.LOOKALIKE:
+        _check_lookalike(
+            parameters.get("item", ""),
+            parameters.get("level", "category"),
+            parameters.get("method", "model"),
+        )
 
 
 def analysis_enqueue(
@@ -1189,8 +1393,7 @@ def analysis_enqueue(
             value=kind,
         )
     parameters = parameters or {}
-    if kind == AnalysisKind.TRAIN:
-        _check_target(parameters.get("target", ""), parameters.get("category", ""))
+    _check_parameters(kind, parameters)
     with transaction.atomic():
         run = run_create(
             kind=kind,

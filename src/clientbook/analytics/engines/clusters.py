@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 
 if TYPE_CHECKING:  # scikit-learn is imported where it is used: it is slow to load
     from sklearn.cluster import KMeans
@@ -159,7 +160,7 @@ def describe(traits: list[Trait], words: Mapping[str, tuple] | None = None) -> s
             parts.append(str(_("high %(feature)s") % {"feature": trait.feature}))
         else:
             parts.append(str(_("low %(feature)s") % {"feature": trait.feature}))
-    return ", ".join(parts)
+    return pgettext("list separator", ", ").join(parts)
 
 
 def cluster_customers(

@@ -18,8 +18,14 @@ customer's first address), gender, income_band, age (whole years), tenure_days
 margin (amount minus cost), average_basket, recency_days (since the last
 order), channel shares (``channel_<name>``: share of orders), category shares
 (``category_<name>``: share of line amount), interactions, complaints and
-days_since_contact. Customers merged into another record, archived before the
-date or created after it are left out.
+days_since_contact, and the custom fields chosen in ``FeatureConfig.custom``
+(``custom_<key>``: whole and decimal numbers and yes/no as numbers, choices as
+their text, a category for the models to encode). Customers merged into
+another record, archived before the date or created after it are left out.
+
+Custom field values keep no history: the table holds today's value whatever
+the date, so a model trained on a past date with them may learn from the
+future (the training service leaves them out unless asked).
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ class FeatureTables:
     interactions: str = "activity_interaction"
     branches: str = "org_branch"
     addresses: str = "customers_address"
+    custom_fields: str = "customers_customfield"
+    custom_values: str = "customers_customfieldvalue"
 
 
 #: The columns the analytics read from each table (here and in
@@ -70,16 +78,67 @@ FEATURE_COLUMNS: dict[str, tuple[str, ...]] = {
     "interactions": ("customer_id", "type", "occurred_at"),
     "branches": ("id", "region"),
     "addresses": ("id", "customer_id", "province"),
+    "custom_fields": ("id", "key", "field_type"),
+    "custom_values": (
+        "customer_id",
+        "field_id",
+        "value_text",
+        "value_integer",
+        "value_decimal",
+        "value_boolean",
+    ),
 }
+
+#: ``customers.FieldType`` values read as numbers (yes/no as 1/0).
+NUMBER_FIELD_TYPES = ("integer", "decimal", "boolean")
+#: ``customers.FieldType`` values read as categories (their text).
+CATEGORY_FIELD_TYPES = ("choice",)
+NUMBER, CATEGORY = "number", "category"
+
+
+def _kind(field_type: str) -> str | None:
+    if field_type in NUMBER_FIELD_TYPES:
+        return NUMBER
+    return CATEGORY if field_type in CATEGORY_FIELD_TYPES else None
+
+
+@dataclass(frozen=True)
+class CustomFeature:
+    """A custom field in the feature table: its key and how it is read."""
+
+    key: str
+    kind: str  # NUMBER or CATEGORY
+
+    @property
+    def column(self) -> str:
+        return f"custom_{self.key}"
+
+
+def custom_features(fields: pd.DataFrame) -> tuple[CustomFeature, ...]:
+    """The custom features for declared fields (columns ``key``, ``field_type``).
+
+    One key may be declared for several kinds of customer; it is kept when
+    every declaration reads the same way (all numbers or all choices). Text
+    and date fields are left out: free text is no model input, and a date
+    would need a point in time it does not have.
+    """
+    found = []
+    for key, types in fields.groupby("key", sort=True)["field_type"]:
+        kinds = {_kind(t) for t in types}
+        if len(kinds) == 1 and None not in kinds:
+            found.append(CustomFeature(str(key), kinds.pop()))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """What to compute: the date, and which channels and categories get a share."""
+    """What to compute: the date, which channels and categories get a share,
+    and which custom fields are columns."""
 
     as_of: pd.Timestamp
     channels: tuple[str, ...] = SALES_CHANNELS
     categories: tuple[str, ...] = ()
+    custom: tuple[CustomFeature, ...] = ()
     tables: FeatureTables = FeatureTables()
 
     def __post_init__(self) -> None:
@@ -144,6 +203,36 @@ def _interaction_totals(interactions: ir.Table, config: FeatureConfig) -> ir.Tab
     )
 
 
+def _custom_totals(con: ibis.BaseBackend, config: FeatureConfig) -> ir.Table:
+    """Per customer: one column per custom feature (a pivot of the values).
+
+    Each customer has at most one value per field; a key declared for two
+    kinds of customer matches one of them, so ``max`` picks the value.
+    """
+    tables = config.tables
+    fields = con.table(tables.custom_fields)
+    values = con.table(tables.custom_values)
+    keys = [f.key for f in config.custom]
+    fields = fields.filter(fields.key.isin(keys)).select(
+        field_ref=fields.id, key=fields.key
+    )
+    joined = values.join(fields, values.field_id == fields.field_ref)
+    # PostgreSQL casts a boolean to an integer but not to a float
+    number = ibis.coalesce(
+        joined.value_integer.cast("float64"),
+        joined.value_decimal.cast("float64"),
+        joined.value_boolean.cast("int64").cast("float64"),
+    )
+    return joined.group_by(custom_customer=joined.customer_id).aggregate(
+        **{
+            f.column: ibis.cases(
+                (joined.key == f.key, number if f.kind == NUMBER else joined.value_text)
+            ).max()
+            for f in config.custom
+        }
+    )
+
+
 def _first_address(addresses: ir.Table) -> ir.Table:
     """Province of each customer's first address (lowest id)."""
     ranked = addresses.mutate(
@@ -188,6 +277,10 @@ def customer_features(
     if config.categories:
         categories = _category_totals(con, config)
         joined = joined.left_join(categories, alive.id == categories.category_customer)
+    custom = None
+    if config.custom:
+        custom = _custom_totals(con, config)
+        joined = joined.left_join(custom, alive.id == custom.custom_customer)
     frequency = orders.frequency.fill_null(0)
     columns = {
         "customer_id": alive.id,
@@ -218,4 +311,6 @@ def customer_features(
             f"category_{c}": categories[f"amount_{c}"] / total
             for c in config.categories
         }
+    if custom is not None:
+        columns |= {f.column: custom[f.column] for f in config.custom}
     return joined.select(**columns).order_by("customer_id")

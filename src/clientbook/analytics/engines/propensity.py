@@ -248,38 +248,61 @@ def calibration_table(y_true, score, bins: int = 10) -> pd.DataFrame:
 # --- readable tree rules -------------------------------------------------------
 
 
+def tree_rule_data(
+    tree: DecisionTreeClassifier, feature_names: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Each leaf of a fitted tree as data, the highest positive share first.
+
+    A rule is ``{"conditions": [{"feature", "op", "threshold"}], "p", "n"}``
+    with ``op`` "<=" or ">"; p is the leaf's share of the positive class among
+    the training rows that reach it, n how many rows reach it. Kept as data
+    so each reader sees the rule worded in their own language.
+    """
+    inner = tree.tree_
+    rules: list[dict[str, Any]] = []
+
+    def walk(node: int, conditions: list[dict[str, Any]]) -> None:
+        left, right = inner.children_left[node], inner.children_right[node]
+        if left == right:  # a leaf
+            counts = inner.value[node][0]
+            rules.append(
+                {
+                    "conditions": conditions,
+                    "p": float(counts[-1] / counts.sum()),
+                    "n": int(inner.n_node_samples[node]),
+                }
+            )
+            return
+        name = str(feature_names[inner.feature[node]])
+        threshold = float(inner.threshold[node])
+        walk(left, [*conditions, {"feature": name, "op": "<=", "threshold": threshold}])
+        walk(right, [*conditions, {"feature": name, "op": ">", "threshold": threshold}])
+
+    walk(0, [])
+    return sorted(rules, key=lambda r: -r["p"])
+
+
 def tree_rules(
     tree: DecisionTreeClassifier,
     feature_names: Sequence[str],
     *,
     positive_label: str = "yes",
 ) -> list[str]:
-    """Each leaf of a fitted tree as "if ... and ... then <label> (p=…, n=…)".
+    """Each leaf as "if ... and ... then <label> (p=…, n=…)", in English.
 
-    p is the leaf's share of the positive class among the training rows that
-    reach it, n how many rows reach it. Rules are listed by p, highest first.
+    For notebooks and logs; the pages word :func:`tree_rule_data` in the
+    reader's language instead.
     """
-    inner = tree.tree_
-    rules: list[tuple[float, str]] = []
-
-    def walk(node: int, conditions: list[str]) -> None:
-        left, right = inner.children_left[node], inner.children_right[node]
-        if left == right:  # a leaf
-            counts = inner.value[node][0]
-            share = float(counts[-1] / counts.sum())
-            n = int(inner.n_node_samples[node])
-            body = " and ".join(conditions) if conditions else "always"
-            rules.append(
-                (share, f"if {body} then {positive_label} (p={share:.2f}, n={n})")
-            )
-            return
-        name = feature_names[inner.feature[node]]
-        threshold = inner.threshold[node]
-        walk(left, [*conditions, f"{name} <= {threshold:.4g}"])
-        walk(right, [*conditions, f"{name} > {threshold:.4g}"])
-
-    walk(0, [])
-    return [text for _, text in sorted(rules, key=lambda r: -r[0])]
+    texts = []
+    for rule in tree_rule_data(tree, feature_names):
+        body = " and ".join(
+            f"{c['feature']} {c['op']} {c['threshold']:.4g}" for c in rule["conditions"]
+        )
+        texts.append(
+            f"if {body or 'always'} then {positive_label} "
+            f"(p={rule['p']:.2f}, n={rule['n']})"
+        )
+    return texts
 
 
 # --- look-alikes --------------------------------------------------------------
@@ -301,6 +324,29 @@ class LookalikeConfig:
             raise ValueError("folds must be at least 2 and neighbours at least 1")
 
 
+def lookalike_all(
+    features: pd.DataFrame,
+    bought: pd.Series,
+    config: LookalikeConfig | None = None,
+    *,
+    model: ClassifierMixin | None = None,
+) -> pd.Series:
+    """How much every customer resembles the buyers, buyers included.
+
+    The buyers' own (out-of-fold) scores show how well the features tell
+    buyers apart: a gains table of these scores against ``bought``.
+    """
+    config = config or LookalikeConfig()
+    bought = bought.reindex(features.index).fillna(False).astype(bool)
+    if bought.all() or not bought.any():
+        raise ValueError("need both buyers and non-buyers")
+    if config.method == "model":
+        score = _lookalike_model(features, bought, config, model)
+    else:
+        score = _lookalike_neighbours(features, bought, config)
+    return pd.Series(score, index=features.index, name="lookalike")
+
+
 def lookalike_scores(
     features: pd.DataFrame,
     bought: pd.Series,
@@ -318,16 +364,9 @@ def lookalike_scores(
     Returns:
         Scores for the customers who have not bought, sorted descending.
     """
-    config = config or LookalikeConfig()
+    score = lookalike_all(features, bought, config, model=model)
     bought = bought.reindex(features.index).fillna(False).astype(bool)
-    if bought.all() or not bought.any():
-        raise ValueError("need both buyers and non-buyers")
-    if config.method == "model":
-        score = _lookalike_model(features, bought, config, model)
-    else:
-        score = _lookalike_neighbours(features, bought, config)
-    result = pd.Series(score, index=features.index, name="lookalike")[~bought]
-    return result.sort_values(ascending=False, kind="stable")
+    return score[~bought].sort_values(ascending=False, kind="stable")
 
 
 def _lookalike_model(features, bought, config, model) -> np.ndarray:
