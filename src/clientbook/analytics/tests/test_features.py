@@ -16,8 +16,8 @@ from clientbook.analytics.engines import features
 AS_OF = "2024-07-01"
 
 TYPES = {
-    "duckdb": {"ts": "TIMESTAMP", "money": "DECIMAL(14, 2)"},
-    "sqlite": {"ts": "datetime", "money": "decimal"},
+    "duckdb": {"ts": "TIMESTAMP", "money": "DECIMAL(14, 2)", "bool": "BOOLEAN"},
+    "sqlite": {"ts": "datetime", "money": "decimal", "bool": "bool"},
 }
 
 SCHEMA = """
@@ -35,6 +35,11 @@ create table sales_orderline (
 create table activity_interaction (
     id integer, customer_id integer, channel varchar, direction varchar,
     type varchar, occurred_at {ts});
+create table customers_customfield (id integer, key varchar, field_type varchar);
+create table customers_customfieldvalue (
+    id integer, customer_id integer, field_id integer, value_text varchar,
+    value_integer bigint, value_decimal decimal(20, 6), value_date date,
+    value_boolean {bool});
 """
 
 ROWS = """
@@ -58,6 +63,17 @@ insert into activity_interaction values
     (1, 1, 'phone', 'in', 'complaint', '2024-05-01 00:00:00'),
     (2, 1, 'phone', 'out', 'call', '2024-06-21 00:00:00'),
     (3, 2, 'phone', 'out', 'call', '2024-07-05 00:00:00');
+insert into customers_customfield values
+    (1, 'level', 'choice'), (2, 'level', 'choice'), (3, 'visits', 'integer'),
+    (4, 'budget', 'decimal'), (5, 'opted', 'boolean'), (6, 'note', 'text');
+insert into customers_customfieldvalue values
+    (1, 1, 1, '金卡', null, null, null, null),
+    (2, 2, 2, '普通', null, null, null, null),
+    (3, 1, 3, null, 12, null, null, null),
+    (4, 2, 4, null, null, 2500.5, null, null),
+    (5, 1, 5, null, null, null, null, true),
+    (6, 2, 5, null, null, null, null, false),
+    (7, 1, 6, 'likes oolong', null, null, null, null);
 """
 
 
@@ -127,3 +143,59 @@ def test_a_later_date_sees_more():
     one = later.set_index("customer_id").loc[1]
     assert one["frequency"] == 3
     assert math.isclose(one["monetary"], 1149.0)
+
+
+def test_custom_fields_numbers_and_categories():
+    fields = pd.DataFrame(
+        {
+            "key": [
+                "level",
+                "level",
+                "visits",
+                "budget",
+                "opted",
+                "note",
+                "mixed",
+                "mixed",
+            ],
+            "field_type": [
+                "choice",
+                "choice",
+                "integer",
+                "decimal",
+                "boolean",
+                "text",
+                "integer",
+                "choice",
+            ],
+        }
+    )
+    found = features.custom_features(fields)
+    # text is no model input; a key that is a number for one kind of
+    # customer and a choice for another is left out
+    assert {(f.key, f.kind) for f in found} == {
+        ("budget", "number"),
+        ("level", "category"),
+        ("opted", "number"),
+        ("visits", "number"),
+    }
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "sqlite"])
+def test_custom_fields_in_the_table(backend):
+    custom = (
+        features.CustomFeature("level", "category"),
+        features.CustomFeature("visits", "number"),
+        features.CustomFeature("budget", "number"),
+        features.CustomFeature("opted", "number"),
+    )
+    config = features.FeatureConfig(as_of=AS_OF, custom=custom)
+    table = features.customer_features(_connection(backend), config).to_pandas()
+    rows = table.set_index("customer_id")
+    assert rows.loc[1, "custom_level"] == "金卡"
+    assert rows.loc[2, "custom_level"] == "普通"
+    assert rows.loc[1, "custom_visits"] == 12.0
+    assert pd.isna(rows.loc[2, "custom_visits"])
+    assert rows.loc[2, "custom_budget"] == pytest.approx(2500.5)
+    assert (rows.loc[1, "custom_opted"], rows.loc[2, "custom_opted"]) == (1.0, 0.0)
+    assert "custom_note" not in rows
