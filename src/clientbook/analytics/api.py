@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 
-from clientbook.analytics import selectors
+from clientbook.analytics import selectors, wording
 from clientbook.analytics.models import AnalysisKind, AnalysisRun
 from clientbook.customers.api import customer_or_404
 from clientbook.errors import NotFound
@@ -147,6 +147,9 @@ def clusters(request):
 
 @router.get("/models")
 def models(request):
+    """Versions with their tree rules as data and worded in the request's language."""
+    versions = list(selectors.model_list())
+    custom = wording.custom_field_labels()
     return [
         {
             "uuid": str(v.uuid),
@@ -154,13 +157,20 @@ def models(request):
             "category": v.category,
             "horizon_days": v.horizon_days,
             "algorithm": v.algorithm,
+            "algorithm_label": wording.algorithm_label(v.algorithm),
             "metrics": v.metrics,
             "gains": v.gains,
             "rules": v.rules,
+            "rules_text": [
+                wording.tree_rule(
+                    r, wording.outcome_label(v.target, v.category), custom
+                )
+                for r in v.rules
+            ],
             "chosen": v.chosen,
             "created_at": v.created_at.isoformat(),
         }
-        for v in selectors.model_list()
+        for v in versions
     ]
 
 
@@ -186,6 +196,7 @@ def roughsets(request):
     found = [
         {
             "conditions": r.conditions,
+            "conditions_text": wording.rough_conditions(r.conditions),
             "decision": r.decision,
             "kind": r.kind,
             "support": r.support,
@@ -195,6 +206,53 @@ def roughsets(request):
         for r in selectors.roughset_rules(run)
     ]
     return _result(run, **run.metrics, rules=found)
+
+
+def _customer_ref(customer) -> dict[str, Any]:
+    return {
+        "customer": str(customer.uuid),
+        "name": customer.name,
+        "branch": customer.branch.code if customer.branch else None,
+    }
+
+
+@router.get("/offers", response=ResultOut)
+def offers(request, limit: int = 50):
+    """The current allocation: GA against greedy (and exact), offers per
+    offer, and the customers the user may see with their offer."""
+    run = _current(AnalysisKind.OFFERS)
+    assignments = selectors.offer_assignments(
+        run, user=request.user, limit=max(1, min(limit, 1000))
+    )
+    return _result(
+        run,
+        **run.metrics,
+        summary=selectors.offer_summary(run),
+        assignments=[
+            {
+                **_customer_ref(a.customer),
+                "offer": a.offer,
+                "expected_profit": str(a.expected_profit),
+            }
+            for a in assignments
+        ],
+    )
+
+
+@router.get("/lookalikes", response=ResultOut)
+def lookalikes(request, limit: int = 50):
+    """The current look-alike run and its best-scored customers."""
+    run = _current(AnalysisKind.LOOKALIKE)
+    top = selectors.scored_customers(user=request.user, order="lookalike")
+    return _result(
+        run,
+        **run.parameters,
+        **run.metrics,
+        customers=[
+            {**_customer_ref(s.customer), "score": s.lookalike_score}
+            for s in top[: max(1, min(limit, 1000))]
+        ],
+    )
 
 
 @router.get("/customers/{uuid}/scores")

@@ -22,6 +22,7 @@ from clientbook.analytics.models import (
     ClusterProfile,
     CustomerScore,
     ModelVersion,
+    OfferAssignment,
     Recommendation,
     RoughSetRule,
 )
@@ -34,6 +35,7 @@ SCORE_ORDERS = {
     "churn": "-churn_score",
     "response": "-response_score",
     "monetary": "-monetary",
+    "lookalike": "-lookalike_score",
 }
 #: Filters a list of scored customers accepts, by query parameter.
 SCORE_FILTERS = ("rfm_cell", "value_tier", "cluster")
@@ -42,6 +44,11 @@ SCORE_FILTERS = ("rfm_cell", "value_tier", "cluster")
 def run_current(kind: str) -> AnalysisRun | None:
     """The run whose results are shown for ``kind``, if any."""
     return AnalysisRun.objects.filter(kind=kind, is_current=True).first()
+
+
+def run_latest(kind: str) -> AnalysisRun | None:
+    """The newest run of ``kind`` whatever its status (queued, failed, ...)."""
+    return AnalysisRun.objects.filter(kind=kind).order_by("-created_at", "-id").first()
 
 
 def runs_current() -> dict[str, AnalysisRun]:
@@ -144,6 +151,65 @@ def roughset_rules(run: AnalysisRun, *, limit: int = 100):
     ]
 
 
+def offer_assignments(
+    run: AnalysisRun, *, user, limit: int = 20
+) -> QuerySet[OfferAssignment]:
+    """The offers of an allocation run the user may see, most profitable first."""
+    queryset = OfferAssignment.objects.filter(run=run).select_related(
+        "customer", "customer__branch"
+    )
+    queryset = scope_by_branch(queryset, user, field="customer__branch")
+    return queryset.order_by("-expected_profit", "customer_id")[:limit]
+
+
+#: The solutions an allocation run stores, in the order they are shown.
+OFFER_SOLUTIONS = ("genetic", "greedy", "exact")
+
+
+def offer_summary(run: AnalysisRun) -> list[dict[str, Any]]:
+    """Per offer: its terms and how many customers each solution gives it."""
+    metrics, terms = run.metrics, run.parameters.get("offers", {})
+    solutions = [s for s in OFFER_SOLUTIONS if s in metrics]
+    return [
+        {
+            "offer": offer,
+            "cost": terms.get(offer, {}).get("cost"),
+            "margin": terms.get(offer, {}).get("margin"),
+            "counts": [metrics[s]["offers"][i] for s in solutions],
+        }
+        for i, offer in enumerate(metrics.get("offers", []))
+    ]
+
+
+def offer_solutions(run: AnalysisRun) -> list[dict[str, Any]]:
+    """Expected profit, spend and offers made by each solution of a run."""
+    return [
+        {
+            "key": key,
+            "profit": run.metrics[key]["profit"],
+            "spent": run.metrics[key]["spent"],
+            "made": sum(run.metrics[key].get("offers", [])),
+        }
+        for key in OFFER_SOLUTIONS
+        if key in run.metrics
+    ]
+
+
+def item_choices(limit: int = 200) -> dict[str, list[str]]:
+    """Known categories and product names, for the item fields' suggestions."""
+    from clientbook.sales.models import Product
+
+    products = Product.objects.order_by()
+    return {
+        "category": sorted(
+            c for c in products.values_list("category", flat=True).distinct() if c
+        )[:limit],
+        "product": list(
+            products.values_list("name", flat=True).distinct().order_by("name")[:limit]
+        ),
+    }
+
+
 def customer_analytics(customer) -> dict[str, Any]:
     """What the 360 page shows: the score row and the current recommendations."""
     score = CustomerScore.objects.filter(customer=customer).first()
@@ -183,6 +249,7 @@ def customer_scores_payload(customer) -> dict[str, Any]:
         "cluster",
         "churn_score",
         "response_score",
+        "lookalike_score",
     ]
     values = {f: getattr(score, f) if score else None for f in fields}
     values["recommendations"] = [

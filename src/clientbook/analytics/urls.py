@@ -15,5 +15,7 @@ urlpatterns = [
     path("models/<uuid:uuid>/choose/", views.choose, name="choose"),
     path("rules/", views.rules, name="rules"),
     path("roughsets/", views.roughsets, name="roughsets"),
+    path("lookalikes/", views.lookalikes, name="lookalikes"),
+    path("offers/", views.offers, name="offers"),
     path("customers/", views.customers, name="customers"),
 ]

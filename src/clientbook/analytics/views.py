@@ -1,5 +1,6 @@
 """The analytics pages: overview and runs, RFM, value, lifetime value, clusters,
-models, association and rough-set rules, and lists of scored customers.
+models, association and rough-set rules, look-alikes, offer allocation, and
+lists of scored customers.
 
 Views read with selectors and start runs through ``analysis_enqueue``; the
 charts are Chart.js configurations built here and handed to the page with
@@ -21,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from clientbook.analytics import selectors
+from clientbook.analytics import selectors, wording
 from clientbook.analytics.models import (
     AnalysisKind,
     ModelTarget,
@@ -33,6 +34,16 @@ from clientbook.org.access import can_write
 
 PAGE_SIZE = 50
 TOP = 20
+
+#: The orderings of the scored customers list, as the reader names them.
+ORDER_LABELS = {
+    "clv": gettext_lazy("Lifetime value"),
+    "profit": gettext_lazy("Profit"),
+    "churn": gettext_lazy("Churn score"),
+    "response": gettext_lazy("Response score"),
+    "monetary": gettext_lazy("Net sales"),
+    "lookalike": gettext_lazy("Look-alike score"),
+}
 
 # Charts -------------------------------------------------------------------------
 
@@ -113,9 +124,8 @@ def calibration_chart(rows: list[dict]) -> dict[str, Any]:
     )
 
 
-def gains_chart(version: ModelVersion) -> dict[str, Any]:
+def gains_chart(gains: list[dict]) -> dict[str, Any]:
     """Cumulative gains by decile against the random line, and lift bars."""
-    gains = version.gains
     labels = [str(g["group"]) for g in gains]
     return _chart(
         "bar",
@@ -155,6 +165,8 @@ class StartForm(forms.Form):
     """What to run and with which settings; fields a kind does not use are ignored."""
 
     kind = forms.ChoiceField(label=gettext_lazy("Analysis"), choices=AnalysisKind)
+    #: kinds started from their own page (they need a list of offers, an item)
+    OWN_PAGE = (AnalysisKind.OFFERS, AnalysisKind.LOOKALIKE)
     as_of = forms.DateField(label=gettext_lazy("As of"), required=False)
     bins = forms.IntegerField(min_value=2, max_value=10, required=False)
     horizon = forms.IntegerField(min_value=1, max_value=120, required=False)
@@ -250,7 +262,11 @@ def home(request):
         "runs": runs,
         "busy": any(r.status in (RunStatus.QUEUED, RunStatus.RUNNING) for r in runs),
         "form": StartForm(initial={"as_of": timezone.localdate()}),
-        "kinds": AnalysisKind.choices,
+        "kinds": [
+            (k, label)
+            for k, label in AnalysisKind.choices
+            if k not in StartForm.OWN_PAGE
+        ],
         "targets": ModelTarget.choices,
         "section": "home",
         "writable": can_write(request.user),
@@ -307,12 +323,41 @@ def clusters(request):
     return _page(request, "analytics/clusters.html", AnalysisKind.CLUSTER, **context)
 
 
+def _worded_rules(versions: list[ModelVersion]) -> dict[int, list[str]]:
+    """Each version's tree rules in the reader's language."""
+    features = {
+        c["feature"]
+        for v in versions
+        for r in v.rules
+        if isinstance(r, dict)
+        for c in r["conditions"]
+    }
+    custom = (
+        wording.custom_field_labels()
+        if any(f.startswith("custom_") for f in features)
+        else {}
+    )
+    return {
+        v.pk: [
+            wording.tree_rule(r, wording.outcome_label(v.target, v.category), custom)
+            for r in v.rules
+        ]
+        for v in versions
+    }
+
+
 @login_required
 def models(request):
     versions = list(selectors.model_list())
+    rules = _worded_rules(versions)
     context = {
         "versions": [
-            {"version": v, "chart": gains_chart(v), "chart_id": f"gains-{v.pk}"}
+            {
+                "version": v,
+                "chart": gains_chart(v.gains),
+                "chart_id": f"gains-{v.pk}",
+                "rules": rules[v.pk],
+            }
             for v in versions
         ],
         "scores": selectors.run_current(AnalysisKind.SCORE),
@@ -348,7 +393,16 @@ def roughsets(request):
     run = selectors.run_current(AnalysisKind.ROUGHSETS)
     context: dict[str, Any] = {"run": run}
     if run:
-        context["rules"] = selectors.roughset_rules(run)
+        context["rules"] = [
+            {"rule": r, "conditions": wording.rough_conditions(r.conditions)}
+            for r in selectors.roughset_rules(run)
+        ]
+        context["reduct"] = wording.join(
+            wording.rough_attribute(a) for a in run.metrics.get("reduct", [])
+        )
+        context["core"] = wording.join(
+            wording.rough_attribute(a) for a in run.metrics.get("core", [])
+        )
     return _page(request, "analytics/roughsets.html", AnalysisKind.ROUGHSETS, **context)
 
 
@@ -365,7 +419,227 @@ def customers(request):
         "page": page,
         "filters": filters,
         "order": order,
-        "orders": list(selectors.SCORE_ORDERS),
+        "orders": [(o, ORDER_LABELS.get(o, o)) for o in selectors.SCORE_ORDERS],
         "section": "customers",
     }
     return render(request, "analytics/customers.html", context)
+
+
+# Offer allocation ---------------------------------------------------------------
+
+OFFER_ROWS = 5
+SOLUTION_LABELS = {
+    "genetic": gettext_lazy("Genetic algorithm"),
+    "greedy": gettext_lazy("Greedy (profit per unit of cost)"),
+    "exact": gettext_lazy("Exact optimum (integer programming)"),
+}
+
+
+class OfferForm(forms.Form):
+    """Up to five offers (name, cost, value per response), a budget and a score."""
+
+    as_of = forms.DateField(label=gettext_lazy("As of"), required=False)
+    budget = forms.FloatField(label=gettext_lazy("Budget (¥)"), min_value=0)
+    score = forms.ChoiceField(
+        label=gettext_lazy("Chance of a response from"),
+        choices=list(wording.OFFER_SCORES.items()),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for i in range(OFFER_ROWS):
+            self.fields[f"offer_{i}"] = forms.CharField(
+                label=gettext_lazy("Offer"), max_length=100, required=False
+            )
+            self.fields[f"cost_{i}"] = forms.FloatField(
+                label=gettext_lazy("Cost per offer (¥)"), required=False
+            )
+            self.fields[f"value_{i}"] = forms.FloatField(
+                label=gettext_lazy("Value per response (¥)"), required=False
+            )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The bound fields of each offer row, for the template."""
+        return [
+            {
+                "offer": self[f"offer_{i}"],
+                "cost": self[f"cost_{i}"],
+                "value": self[f"value_{i}"],
+            }
+            for i in range(OFFER_ROWS)
+        ]
+
+    def clean(self):
+        data = super().clean()
+        offers = {}
+        for i in range(OFFER_ROWS):
+            name = (data.get(f"offer_{i}") or "").strip()
+            if not name:
+                continue
+            cost, value = data.get(f"cost_{i}"), data.get(f"value_{i}")
+            if cost is None or cost <= 0:
+                self.add_error(f"cost_{i}", _("The cost must be more than 0."))
+            if value is None or value < 0:
+                self.add_error(f"value_{i}", _("The value must be 0 or more."))
+            offers[name] = {"cost": cost, "margin": value}
+        if not offers:
+            raise forms.ValidationError(_("Name at least one offer."))
+        data["offers"] = offers
+        return data
+
+    def parameters(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "offers": data["offers"],
+            "budget": data["budget"],
+            "score": data["score"],
+        }
+
+
+def _offer_initial(run) -> dict[str, Any]:
+    """The last allocation's settings, so a re-run starts from them."""
+    initial: dict[str, Any] = {"as_of": timezone.localdate(), "score": "rules"}
+    if run is None:
+        return initial
+    parameters = run.parameters
+    initial |= {
+        "budget": parameters.get("budget"),
+        "score": parameters.get("score", "rules"),
+    }
+    for i, (name, terms) in enumerate(
+        list(parameters.get("offers", {}).items())[:OFFER_ROWS]
+    ):
+        initial |= {
+            f"offer_{i}": name,
+            f"cost_{i}": terms["cost"],
+            f"value_{i}": terms["margin"],
+        }
+    return initial
+
+
+def _start(request, form, kind: str) -> bool:
+    """Queue the run the form describes; a refusal of the input goes onto the
+    form, a refusal of the user (403) to the caller."""
+    try:
+        services.analysis_enqueue(
+            kind=kind,
+            as_of=form.cleaned_data.get("as_of") or timezone.localdate(),
+            parameters=form.parameters(),
+            actor=request.user,
+        )
+    except ClientbookError as exc:
+        if exc.status == 403:
+            raise
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        return False
+    return True
+
+
+def _run_page(request, template: str, kind: str, form, **context) -> HttpResponse:
+    """A page with its own start form: the current result and the latest run."""
+    latest = selectors.run_latest(kind)
+    context |= {
+        "form": form,
+        "latest": latest,
+        "busy": latest is not None
+        and latest.status in (RunStatus.QUEUED, RunStatus.RUNNING),
+    }
+    return _page(request, template, kind, **context)
+
+
+@login_required
+def offers(request):
+    """Offers, budget and score in; GA against greedy (and the optimum) out."""
+    run = selectors.run_current(AnalysisKind.OFFERS)
+    if request.method == "POST":
+        form = OfferForm(request.POST)
+        try:
+            started = form.is_valid() and _start(request, form, AnalysisKind.OFFERS)
+        except ClientbookError as exc:
+            return _refused(request, exc)
+        if started:
+            messages.success(
+                request, _("The allocation is queued; the worker will run it.")
+            )
+            return redirect("analytics:offers")
+    else:
+        form = OfferForm(initial=_offer_initial(run))
+    context: dict[str, Any] = {"run": run, "items": selectors.item_choices()}
+    if run:
+        context["summary"] = selectors.offer_summary(run)
+        context["solutions"] = [
+            {**row, "label": SOLUTION_LABELS[row["key"]]}
+            for row in selectors.offer_solutions(run)
+        ]
+        context["sample"] = selectors.offer_assignments(run, user=request.user)
+        context["score_label"] = wording.offer_score_label(
+            run.parameters.get("score", "rules")
+        )
+    return _run_page(
+        request, "analytics/offers.html", AnalysisKind.OFFERS, form, **context
+    )
+
+
+# Look-alikes ----------------------------------------------------------------------
+
+
+class LookalikeForm(forms.Form):
+    """The product or category whose buyers the look-alikes resemble."""
+
+    as_of = forms.DateField(label=gettext_lazy("As of"), required=False)
+    item = forms.CharField(label=gettext_lazy("Product or category"), max_length=200)
+    level = forms.ChoiceField(
+        label=gettext_lazy("It is a"),
+        choices=[
+            ("category", gettext_lazy("category")),
+            ("product", gettext_lazy("product")),
+        ],
+    )
+    method = forms.ChoiceField(
+        label=gettext_lazy("Method"),
+        choices=[
+            ("model", gettext_lazy("Model (gradient boosting, out of fold)")),
+            ("neighbours", gettext_lazy("Nearest buyers (cosine similarity)")),
+        ],
+    )
+
+    def parameters(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "item": data["item"].strip(),
+            "level": data["level"],
+            "method": data["method"],
+        }
+
+
+@login_required
+def lookalikes(request):
+    """Customers who resemble an item's buyers but have not bought it."""
+    run = selectors.run_current(AnalysisKind.LOOKALIKE)
+    if request.method == "POST":
+        form = LookalikeForm(request.POST)
+        try:
+            started = form.is_valid() and _start(request, form, AnalysisKind.LOOKALIKE)
+        except ClientbookError as exc:
+            return _refused(request, exc)
+        if started:
+            messages.success(
+                request, _("The look-alike scoring is queued; the worker will run it.")
+            )
+            return redirect("analytics:lookalikes")
+    else:
+        initial = {
+            "as_of": timezone.localdate(),
+            "level": "category",
+            "method": "model",
+        }
+        form = LookalikeForm(initial=initial | (run.parameters if run else {}))
+    context: dict[str, Any] = {"run": run, "items": selectors.item_choices()}
+    if run:
+        context["gains"] = gains_chart(run.metrics.get("gains", []))
+        context["top"] = selectors.scored_customers(
+            user=request.user, order="lookalike"
+        )[:TOP]
+    return _run_page(
+        request, "analytics/lookalikes.html", AnalysisKind.LOOKALIKE, form, **context
+    )

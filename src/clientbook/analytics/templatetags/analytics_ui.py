@@ -2,7 +2,7 @@
 
 from django import template
 
-from clientbook.analytics import selectors
+from clientbook.analytics import selectors, wording
 from clientbook.analytics.engines.rfm import CELL_LABELS
 from clientbook.analytics.engines.value import TIER_LABELS
 
@@ -19,6 +19,18 @@ def cell_label(code: str) -> str:
 def tier_label(code: str) -> str:
     """The value tier's name in the active language."""
     return str(TIER_LABELS.get(code, code or "—"))
+
+
+@register.filter
+def algorithm_label(name: str) -> str:
+    """A model family's name in the active language."""
+    return wording.algorithm_label(name)
+
+
+@register.filter
+def rough_value(value: str) -> str:
+    """A rough-set level or yes/no in the active language."""
+    return wording.rough_value(value)
 
 
 @register.inclusion_tag("analytics/_customer_panel.html")

@@ -44,6 +44,13 @@ def run_everything() -> None:
     services.scores_write(target="lapsed", as_of=AS_OF)
     services.rules_mine(as_of=AS_OF, min_support=0.05, min_confidence=0.3)
     services.roughsets_run(as_of=AS_OF)
+    services.lookalike_score(as_of=AS_OF, item="茶叶")
+    services.offers_allocate(
+        as_of=AS_OF,
+        offers={"sample": {"cost": 2.0, "margin": 30.0}},
+        budget=100.0,
+        score="lookalike",
+    )
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,8 @@ def api(db):
         "/analytics/clusters",
         "/analytics/rules",
         "/analytics/roughsets",
+        "/analytics/offers",
+        "/analytics/lookalikes",
     ],
 )
 def test_latest_results(api, path):
@@ -112,3 +114,43 @@ def test_unknown_kind_and_campaign_target(api):
         "/analytics/runs", {"kind": "train", "parameters": {"target": "responded"}}
     )
     assert response.json()["error"]["code"] == "no_campaign_data"
+
+
+def test_offers_result_compares_the_solutions(api):
+    body = api.get("/analytics/offers", limit=5).json()["result"]
+    assert body["genetic"]["profit"] >= body["greedy"]["profit"] - 1e-6
+    assert body["genetic"]["spent"] <= body["budget"] + 1e-6
+    assert body["summary"][0]["offer"] == "sample"
+    assert len(body["assignments"]) == min(5, sum(body["genetic"]["offers"]))
+    assert {a["offer"] for a in body["assignments"]} == {"sample"}
+
+
+def test_lookalikes_result_lists_non_buyers_best_first(api):
+    body = api.get("/analytics/lookalikes", limit=10).json()["result"]
+    assert body["item"] == "茶叶" and len(body["gains"]) == 10
+    scores = [c["score"] for c in body["customers"]]
+    assert len(scores) == 10 and scores == sorted(scores, reverse=True)
+
+
+def test_models_carry_rules_as_data_and_worded(api):
+    response = api.client.get(
+        "/api/v1/analytics/models", HTTP_ACCEPT_LANGUAGE="en", **api.headers
+    )
+    body = response.json()
+    tree = next(v for v in body if v["algorithm"] == "entropy_tree")
+    assert tree["algorithm_label"] == "Decision tree (entropy, ID3 family)"
+    first = tree["rules"][0]
+    assert {"conditions", "p", "n"} <= set(first)
+    assert tree["rules_text"][0].startswith(("if ", "always "))
+    assert "lapses (p = " in tree["rules_text"][0]
+
+
+def test_lookalike_and_offers_runs_are_checked_before_queueing(api):
+    response = api.post(
+        "/analytics/runs",
+        {"kind": "offers", "parameters": {"offers": {"a": {"cost": 0, "margin": 1}}}},
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "cost"
+    response = api.post("/analytics/runs", {"kind": "lookalike", "parameters": {}})
+    assert response.json()["error"]["field"] == "item"

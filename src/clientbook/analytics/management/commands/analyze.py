@@ -1,4 +1,5 @@
-"""`clientbook analyze features|rfm|value|clv|cluster|train|score|rules|roughsets`."""
+"""`clientbook analyze features|rfm|value|clv|cluster|train|score|rules|roughsets|
+lookalike|offers`."""
 
 from __future__ import annotations
 
@@ -34,6 +35,16 @@ class StageBar:
         self.stream.flush()
 
 
+def _offer(text: str) -> tuple[str, dict[str, float]]:
+    """NAME:COST:VALUE, e.g. 茶叶:5:80 (the name may itself hold colons)."""
+    name, _sep, terms = text.rpartition(":")
+    name, _sep, cost = name.rpartition(":")
+    try:
+        return name, {"cost": float(cost), "margin": float(terms)}
+    except ValueError as exc:
+        raise CommandError(f"Not NAME:COST:VALUE: {text}") from exc
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -51,6 +62,8 @@ PARAMETERS = {
     "score": ["target", "category"],
     "rules": ["level", "basket", "min_support", "min_confidence", "algorithm"],
     "roughsets": ["horizon_days", "bins"],
+    "lookalike": ["item", "level", "method"],
+    "offers": ["offers", "budget", "score", "generations", "seed"],
 }
 
 
@@ -118,6 +131,26 @@ class Command(BaseCommand):
         p = command("roughsets", "rough-set rules for lapsing")
         p.add_argument("--horizon-days", type=int, default=180)
         p.add_argument("--bins", type=int, default=3)
+        p = command("lookalike", "score non-buyers by likeness to an item's buyers")
+        p.add_argument("--item", required=True, help="a category or product name")
+        p.add_argument("--level", choices=["category", "product"], default="category")
+        p.add_argument("--method", choices=["model", "neighbours"], default="model")
+        p = command("offers", "allocate offers under a budget (genetic algorithm)")
+        p.add_argument(
+            "--offer",
+            dest="offers",
+            type=_offer,
+            action="append",
+            required=True,
+            metavar="NAME:COST:VALUE",
+            help="an offer, its cost per offer and value per response; repeat",
+        )
+        p.add_argument("--budget", type=float, required=True)
+        p.add_argument(
+            "--score", choices=["rules", "response", "lookalike"], default="rules"
+        )
+        p.add_argument("--generations", type=int, default=400)
+        p.add_argument("--seed", type=int, default=0)
 
     def handle(self, *args, what, **options):
         as_of = options.pop("as_of") or timezone.localdate()
@@ -150,11 +183,14 @@ class Command(BaseCommand):
         self._report(run)
 
     def _parameters(self, what: str, options: dict) -> dict:
-        return {
+        parameters = {
             name: options[name]
             for name in PARAMETERS[what]
             if options.get(name) is not None
         }
+        if "offers" in parameters:
+            parameters["offers"] = dict(parameters["offers"])
+        return parameters
 
     def _features(self, as_of: dt.date, output: Path) -> None:
         con = analytics_connection()
@@ -182,6 +218,21 @@ class Command(BaseCommand):
         )
         for key, value in figures.items():
             self.stdout.write(f"  {key}: {value}")
+        if run.kind == AnalysisKind.OFFERS:
+            self._report_offers(run)
         if run.kind == AnalysisKind.TRAIN:
             for v in ModelVersion.objects.filter(run=run).defer("estimator"):
                 self.stdout.write(f"  {v.algorithm}: {v.metrics}")
+
+    def _report_offers(self, run) -> None:
+        names = run.metrics["offers"]
+        for solution in ("genetic", "greedy", "exact"):
+            found = run.metrics.get(solution)
+            if found:
+                counts = ", ".join(
+                    f"{n} {c}" for n, c in zip(names, found["offers"], strict=True)
+                )
+                self.stdout.write(
+                    f"  {solution}: profit {found['profit']:.2f}, spent "
+                    f"{found['spent']:.2f} of {run.metrics['budget']:.2f} ({counts})"
+                )
