@@ -42,6 +42,9 @@ RELATIONS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     # The consent ledger is history: all entries move, and the latest entry
     # per channel and purpose (a withdrawal included) is the state.
     ("privacy.consent", "customer"): (MOVE, ()),
+    # The current state of the ledger, kept by triggers on it (they follow
+    # the entries as they move).
+    ("privacy.consentstate", "customer"): (KEEP, ()),
     ("sales.order", "customer"): (MOVE, ()),
     ("activity.interaction", "customer"): (MOVE, ()),
     # So the next file from that source finds the survivor.

@@ -108,6 +108,49 @@ class Consent(models.Model):
         return f"{self.channel}/{self.purpose}: {self.status}"
 
 
+class ConsentState(models.Model):
+    """The current consent per customer, channel and purpose: a copy of the
+    latest ledger entry (by when it happened, then by id). Kept by database
+    triggers on the ledger (migration 0003), so every writer — services,
+    bulk imports, COPY, merges and unmerges — keeps it right; the application
+    only reads it. Segments and campaign selections join it instead of
+    finding the latest entry customer by customer."""
+
+    customer = models.ForeignKey(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,  # the unique constraint leads with it
+    )
+    channel = models.CharField(
+        _("channel"), max_length=10, choices=ConsentChannel.choices
+    )
+    purpose = models.CharField(
+        _("purpose"), max_length=10, choices=ConsentPurpose.choices
+    )
+    status = models.CharField(_("status"), max_length=10, choices=ConsentStatus.choices)
+    occurred_at = models.DateTimeField(_("when"))
+    entry_id = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = _("current consent")
+        verbose_name_plural = _("current consents")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "channel", "purpose"], name="consent_state_once"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["channel", "purpose", "status", "customer"],
+                name="consent_state_by_status",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}/{self.purpose}: {self.status}"
+
+
 class AuditEntry(models.Model):
     """Who changed what, when, with the values before and after."""
 
