@@ -108,10 +108,19 @@ def _number(value: float) -> str:
 
 def tree_condition(condition: dict[str, Any], custom_labels=None) -> str:
     """One test of a tree path; a 0/1 column reads as "is" or "is not"."""
-    feature, op = condition["feature"], condition["op"]
+    feature, op, threshold = (
+        condition["feature"],
+        condition["op"],
+        condition["threshold"],
+    )
+    if feature.startswith("custom_") and "=" in feature and threshold == 0.5:
+        key, _eq, value = feature.removeprefix("custom_").partition("=")
+        values = {"field": (custom_labels or {}).get(key, key), "value": value}
+        if op == ">":
+            return _("%(field)s is %(value)s") % values
+        return _("%(field)s is not %(value)s") % values
     label = feature_label(feature, custom_labels)
-    binary = "=" in feature or feature == "is_female"
-    if binary and condition["threshold"] == 0.5:
+    if feature == "is_female" and threshold == 0.5:
         if op == ">":
             return label
         return pgettext("tree rule condition", "not %(feature)s") % {"feature": label}
@@ -120,7 +129,7 @@ def tree_condition(condition: dict[str, Any], custom_labels=None) -> str:
         if op == "<="
         else pgettext("tree rule condition", "%(feature)s > %(value)s")
     )
-    return template % {"feature": label, "value": _number(condition["threshold"])}
+    return template % {"feature": label, "value": _number(threshold)}
 
 
 def outcome_label(target: str, category: str = "") -> str:

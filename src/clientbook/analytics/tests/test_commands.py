@@ -63,3 +63,32 @@ def test_errors_are_messages(db):
 def test_background_queues(db):
     assert "queued" in _analyze("rfm", "--background")
     assert AnalysisRun.objects.get().status == "queued"
+
+
+def test_lookalike_then_offers(db):
+    output = _analyze("lookalike", "--item", "茶叶", "--method", "neighbours")
+    assert "buyers:" in output and "auc:" in output
+    assert CustomerScore.objects.exclude(lookalike_score=None).exists()
+    output = _analyze(
+        "offers",
+        "--offer",
+        "coupon:5:60",
+        "--offer",
+        "sample:2:25",
+        "--budget",
+        "120",
+        "--score",
+        "lookalike",
+    )
+    assert "genetic: profit" in output and "greedy: profit" in output
+    run = AnalysisRun.objects.get(kind="offers")
+    assert run.parameters["offers"] == {
+        "coupon": {"cost": 5.0, "margin": 60.0},
+        "sample": {"cost": 2.0, "margin": 25.0},
+    }
+    assert run.metrics["genetic"]["spent"] <= 120
+
+
+def test_offer_options_are_checked(db):
+    with pytest.raises(CommandError, match="NAME:COST:VALUE"):
+        _analyze("offers", "--offer", "coupon", "--budget", "10")
