@@ -34,7 +34,6 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.lookups import Exact, IsNull
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -55,7 +54,7 @@ from clientbook.customers.models import (
     IdentifierType,
 )
 from clientbook.errors import ValidationFailed
-from clientbook.privacy.models import Consent, ConsentChannel, ConsentStatus
+from clientbook.privacy.models import ConsentChannel, ConsentState, ConsentStatus
 from clientbook.segments.compiler import live_customers
 from clientbook.segments.models import Segment
 from clientbook.segments.selectors import segment_members_all
@@ -301,23 +300,18 @@ def _do_not_contact(channels: list[str], now: dt.datetime, ref: str) -> Q:
     return Q(Exists(listed)) | Q(Exists(numbers))
 
 
-def _latest_consent(channel: str, purpose: str, ref: str) -> Subquery:
-    return Subquery(
-        Consent.objects.filter(
-            customer_id=OuterRef(ref), channel=channel, purpose=purpose
-        )
-        .order_by("-occurred_at", "-id")
-        .values("status")[:1]
-    )
-
-
 def _no_consent(channels: list[str], purpose: str, ref: str) -> Q:
-    """Opt-in: the latest ledger entry for each channel must be a grant;
-    no entry at all is no consent."""
+    """Opt-in: the current state (the latest ledger entry) for each channel
+    must be a grant; no entry at all is no consent."""
     q = Q(pk__in=[])
     for channel in channels:
-        latest = _latest_consent(channel, purpose, ref)
-        q |= Q(IsNull(latest, True)) | ~Q(Exact(latest, ConsentStatus.GRANTED))
+        granted = ConsentState.objects.filter(
+            customer_id=OuterRef(ref),
+            channel=channel,
+            purpose=purpose,
+            status=ConsentStatus.GRANTED,
+        )
+        q |= ~Q(Exists(granted))
     return q
 
 

@@ -31,7 +31,6 @@ from django.db.models.functions import Coalesce
 from django.db.models.lookups import (
     Exact,
     GreaterThanOrEqual,
-    IsNull,
     LessThanOrEqual,
 )
 from django.utils import timezone
@@ -46,7 +45,7 @@ from clientbook.customers.models import (
     Identifier,
 )
 from clientbook.errors import ValidationFailed
-from clientbook.privacy.models import Consent, ConsentStatus
+from clientbook.privacy.models import ConsentState, ConsentStatus
 from clientbook.quality.models import CustomerSelection
 from clientbook.sales.models import Order, OrderLine
 from clientbook.segments import language
@@ -284,27 +283,19 @@ def _address(node: dict, op: str, value: Any, ctx: Context) -> Q:
 
 
 def _consent(node: dict, op: str, value: Any, ctx: Context) -> Q:
-    """The current state is the latest ledger entry (by when it happened, then
-    by id) for the channel × purpose; no entry is "unknown"."""
-    latest = Subquery(
-        Consent.objects.filter(
-            customer_id=OuterRef("pk"),
-            channel=node["channel"],
-            purpose=node["purpose"],
-        )
-        .order_by("-occurred_at", "-id")
-        .values("status")[:1]
+    """The current state is the latest ledger entry for the channel × purpose
+    (kept in `ConsentState`, so this is a semi-join, not a lookup of the
+    latest entry per customer); no entry is "unknown"."""
+    state = ConsentState.objects.filter(
+        customer_id=OuterRef("pk"), channel=node["channel"], purpose=node["purpose"]
     )
     if op in ("is_set", "not_set"):
-        known = Q(IsNull(latest, False)) & ~Q(Exact(latest, ConsentStatus.UNKNOWN))
-        return known if op == "is_set" else ~known
+        known = state.exclude(status=ConsentStatus.UNKNOWN)
+        return _exists_q(known, negated=op == "not_set")
     statuses = value if op == "in" else [value]
-    q = NOTHING
-    for status in statuses:
-        if status == ConsentStatus.UNKNOWN:
-            q |= Q(IsNull(latest, True)) | Q(Exact(latest, status))
-        else:
-            q |= Q(Exact(latest, status))
+    q = _exists_q(state.filter(status__in=statuses))
+    if ConsentStatus.UNKNOWN in statuses:
+        q |= _exists_q(state, negated=True)
     return q
 
 
