@@ -211,15 +211,20 @@ def item_choices(limit: int = 200) -> dict[str, list[str]]:
 
 
 def customer_analytics(customer) -> dict[str, Any]:
-    """What the 360 page shows: the score row and the current recommendations."""
+    """What the 360 page shows: the score row, the current recommendations
+    and, for a look-alike, the item it resembles the buyers of."""
     score = CustomerScore.objects.filter(customer=customer).first()
     recommendations = list(
         Recommendation.objects.filter(customer=customer, run__is_current=True).order_by(
             "rank"
         )
     )
+    lookalike = None
+    if score is not None and score.lookalike_score is not None:
+        lookalike = run_current(AnalysisKind.LOOKALIKE)
     return {
         "score": score,
+        "lookalike_item": lookalike.parameters.get("item", "") if lookalike else "",
         "cell_label": CELL_LABELS.get(score.rfm_cell, "") if score else "",
         "tier_label": TIER_LABELS.get(score.value_tier, "") if score else "",
         "recommendations": recommendations,

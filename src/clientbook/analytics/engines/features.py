@@ -217,11 +217,12 @@ def _custom_totals(con: ibis.BaseBackend, config: FeatureConfig) -> ir.Table:
         field_ref=fields.id, key=fields.key
     )
     joined = values.join(fields, values.field_id == fields.field_ref)
-    # PostgreSQL casts a boolean to an integer but not to a float
+    # a CASE, not a cast: PostgreSQL casts a boolean to int4 only
+    yes_no = ibis.cases((joined.value_boolean, 1.0), (~joined.value_boolean, 0.0))
     number = ibis.coalesce(
         joined.value_integer.cast("float64"),
         joined.value_decimal.cast("float64"),
-        joined.value_boolean.cast("int64").cast("float64"),
+        yes_no,
     )
     return joined.group_by(custom_customer=joined.customer_id).aggregate(
         **{

@@ -33,6 +33,12 @@ def rough_value(value: str) -> str:
     return wording.rough_value(value)
 
 
+@register.filter
+def join_words(values) -> str:
+    """A list joined the way the active language lists things."""
+    return wording.join(values)
+
+
 @register.inclusion_tag("analytics/_customer_panel.html")
 def customer_analytics_panel(customer):
     """RFM cell, tier, CLV, P(alive), scores and next best products (2 queries)."""

@@ -253,7 +253,10 @@ def test_models_train_choose_and_score(db):
     }
     assert all(0 <= v.metrics["auc"] <= 1 for v in versions)
     tree = next(v for v in versions if v.algorithm == "entropy_tree")
-    assert tree.rules and tree.rules[0].startswith("if ")
+    # rules are stored as data, the highest share of lapsers first
+    shares = [r["p"] for r in tree.rules]
+    assert shares and shares == sorted(shares, reverse=True)
+    assert all(c["op"] in ("<=", ">") for r in tree.rules for c in r["conditions"])
     assert len(tree.gains) == 10
     assert not any(v.chosen for v in versions)
 
@@ -264,6 +267,22 @@ def test_models_train_choose_and_score(db):
     assert values.count() == scored.customers > 0
     assert all(0 <= s <= 1 for s in values.values_list("churn_score", flat=True))
     assert AuditEntry.objects.filter(action="analytics.model_choose").count() == 1
+
+
+def test_models_may_use_custom_fields(db):
+    run = services.model_train(
+        target="lapsed",
+        as_of=AS_OF,
+        horizon_days=120,
+        algorithms=["entropy_tree"],
+        custom_fields=True,
+    )
+    version = ModelVersion.objects.get(run=run)
+    assert "custom_tea_years" in version.feature_names
+    assert any(f.startswith("custom_member_level=") for f in version.feature_names)
+    services.model_choose(version=version)
+    scored = services.scores_write(target="lapsed", as_of=AS_OF)
+    assert CustomerScore.objects.exclude(churn_score=None).count() == scored.customers
 
 
 def test_campaign_responses_are_not_a_target_yet(db):

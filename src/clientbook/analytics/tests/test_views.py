@@ -266,3 +266,12 @@ def test_lookalike_form_queues_a_run(analyst, django_capture_on_commit_callbacks
     assert response.status_code == 302
     run = AnalysisRun.objects.get(kind="lookalike", status="queued")
     assert run.parameters == data
+
+
+def test_the_360_page_names_the_item_of_a_lookalike(analyst):
+    score = CustomerScore.objects.exclude(lookalike_score=None).first()
+    customer = Customer.objects.get(pk=score.customer_id)
+    response = analyst.get(
+        reverse("customers:detail", args=[customer.uuid]), HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert "Look-alike of the buyers of 茶叶" in response.content.decode()
