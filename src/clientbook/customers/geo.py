@@ -57,8 +57,68 @@ def _cpca(texts: list[str]) -> list[tuple]:
     if one is None:  # a cpca without it: the public, slower way
         frame = cpca.transform(texts, pos_sensitive=True) if texts else ()
         return list(frame.itertuples(index=False)) if texts else []
-    found = (one(t, True, {}) for t in texts)
-    return [tuple(map(row.get, _CPCA_COLUMNS)) for row in found]
+    return [_by_prefix(one, t) for t in texts]
+
+
+class _Prefixes:
+    """cpca's answers by the beginning of an address that decided them.
+
+    cpca reads an address from the left and stops at the first district
+    (county) it can place; what follows becomes the street. So every
+    address that begins like one already split, up to and including its
+    district, splits the same way, unless the district's name could go on
+    into a longer name (a keyword of cpca that begins with it), where the
+    next characters might change cpca's choice: those are not remembered.
+    Calling cpca costs ~50 µs an address; a look-up here a few."""
+
+    LIMIT = 100_000
+
+    def __init__(self):
+        self.rows: dict[str, tuple] = {}
+        self.lengths: list[int] = []
+
+    def get(self, text: str) -> tuple | None:
+        rows = self.rows
+        for length in self.lengths:
+            row = rows.get(text[:length])
+            if row is not None:
+                return (*row[:3], text[length:], *row[4:])
+        return None
+
+    def add(self, text: str, row: tuple) -> None:
+        district, rest, d_pos = row[2], row[3], row[7]
+        if not district or rest is None or d_pos is None or int(d_pos) < 0:
+            return  # no district: cpca read the whole text
+        end = len(text) - len(rest)
+        if text[int(d_pos) : end] in _extendable_names():
+            return
+        if len(self.rows) >= self.LIMIT:
+            self.rows.clear()
+        self.rows[text[:end]] = row
+        if end not in self.lengths:
+            self.lengths.append(end)
+
+
+_prefixes = _Prefixes()
+
+
+def _by_prefix(one, text: str) -> tuple:
+    row = _prefixes.get(text)
+    if row is None:
+        row = tuple(map(one(text, True, {}).get, _CPCA_COLUMNS))
+        _prefixes.add(text, row)
+    return row
+
+
+@functools.cache
+def _extendable_names() -> frozenset[str]:
+    """cpca's place names that are the beginning of another of its names."""
+    import cpca
+
+    names = sorted(cpca.matcher.ac.keys())
+    return frozenset(
+        a for a, b in zip(names, names[1:], strict=False) if b.startswith(a)
+    )
 
 
 def _one(text: str, row) -> SplitAddress:

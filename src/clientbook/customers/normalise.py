@@ -184,6 +184,7 @@ _DATE_PATTERNS = [
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 ]
+_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _EXCEL_SERIAL = re.compile(r"\d{5}(\.0+)?")
 _ISO_WITH_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T")
 # Excel counts days from 1899-12-30 (its 1900 leap-year bug included).
@@ -199,7 +200,18 @@ def date_value(value) -> dt.date:
         return value.date()
     if isinstance(value, dt.date):
         return value
-    text = halfwidth(str(value)).replace(" ", "")
+    return _date_text(str(value))
+
+
+@functools.lru_cache(maxsize=65_536)  # birth dates repeat across a file's rows
+def _date_text(value: str) -> dt.date:
+    match = _ISO_DATE.fullmatch(value)
+    if match:  # the common form: no clean-up needed
+        try:
+            return dt.date(*map(int, match.groups()))
+        except ValueError:
+            raise NormaliseError(_("no such date")) from None
+    text = halfwidth(value).replace(" ", "")
     if _EXCEL_SERIAL.fullmatch(text):
         serial = int(float(text))
         if 1 <= serial <= 2958465:

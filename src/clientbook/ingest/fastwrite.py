@@ -70,18 +70,25 @@ def insert(objs: list[models.Model]) -> None:
         obj._state.db = "default"
 
 
-def insert_rows(model, columns: list[str], rows: list[tuple]) -> list[int]:
+def insert_rows(
+    model, columns: list[str], rows: list[tuple], *, ids: bool = True
+) -> list[int]:
     """Inserts rows given as tuples of values for `columns` (attnames, the
     primary key left out); every other column takes its default, auto_now
-    ones the time of the call. Returns the new primary keys in row order."""
+    ones the time of the call. Returns the new primary keys in row order;
+    with `ids=False` the database numbers the rows itself and nothing is
+    returned (no round trip to allocate keys no one reads)."""
     if not rows:
         return []
-    ids = _next_ids(model, len(rows))
     pk = model._meta.pk
     by_name = {f.attname: f for f in model._meta.concrete_fields}
     rest = [f for f in by_name.values() if f.attname not in columns and f is not pk]
     const, per_row = _defaults(rest)
-    given = [pk.attname, *columns, *(f.attname for f in per_row)]
+    given = [*columns, *(f.attname for f in per_row)]
+    if ids:
+        keys = _next_ids(model, len(rows))
+        given.insert(0, pk.attname)
+        rows = [(key, *row) for key, row in zip(keys, rows, strict=True)]
     converters = [_converter(by_name[n], connection.vendor) for n in given]
     changing = [(i, c) for i, c in enumerate(converters) if c is not _same]
     fixed = tuple(
@@ -89,14 +96,14 @@ def insert_rows(model, columns: list[str], rows: list[tuple]) -> list[int]:
     )
     makers = [f.default for f in per_row]
 
-    def full(row_id, row):
-        values = [row_id, *row, *(make() for make in makers)]
+    def full(row):
+        values = [*row, *(make() for make in makers)] if makers else list(row)
         for i, convert in changing:
             values[i] = convert(values[i])
         return (*values, *fixed)
 
-    _send(model, [*given, *const], [full(i, r) for i, r in zip(ids, rows, strict=True)])
-    return list(ids)
+    _send(model, [*given, *const], [full(r) for r in rows])
+    return list(keys) if ids else []
 
 
 def _defaults(fields) -> tuple[dict, list]:

@@ -440,14 +440,16 @@ def _write_children(ctx: Context, rows: dict) -> None:
         Identifier,
         [*_IDENTIFIER, "first_seen", "last_seen"],
         [(pk, t, v, source, True, now, now) for pk, t, v in rows["identifiers"]],
+        ids=False,
     )
     fastwrite.insert_rows(
-        Address, ["customer_id", "source_id", *_ADDRESS], rows["addresses"]
+        Address, ["customer_id", "source_id", *_ADDRESS], rows["addresses"], ids=False
     )
     fastwrite.insert_rows(
         Preference,
         ["customer_id", "category", "key", "value", "source_id"],
         [(pk, "", key, p["value"], source) for pk, key, p in rows["preferences"]],
+        ids=False,
     )
     fastwrite.update_rows(
         Preference,
@@ -455,9 +457,12 @@ def _write_children(ctx: Context, rows: dict) -> None:
         [(p["value"], source, p["id"]) for p in rows["preference_updates"]],
     )
     fastwrite.insert_rows(
-        KeyDate, ["customer_id", "kind", "date", "source_id"], rows["key_dates"]
+        KeyDate,
+        ["customer_id", "kind", "date", "source_id"],
+        rows["key_dates"],
+        ids=False,
     )
-    fastwrite.insert_rows(Consent, _CONSENT, rows["consents"])
+    fastwrite.insert_rows(Consent, _CONSENT, rows["consents"], ids=False)
     values = rows["custom"].values()
     fastwrite.insert_rows(
         CustomFieldValue,
@@ -467,6 +472,7 @@ def _write_children(ctx: Context, rows: dict) -> None:
             for v in values
             if v["id"] is None
         ],
+        ids=False,
     )
     fastwrite.update_rows(
         CustomFieldValue,
@@ -673,6 +679,7 @@ def _source_records(ctx: Context, plans: list[Plan], known: dict) -> None:
         SourceRecord,
         ["source_id", "key", "customer_id", "content_hash", "job_id"],
         [(source, k, s.customer_id, s.content_hash, job) for k, s in fresh.items()],
+        ids=False,
     )
     fastwrite.update_rows(
         SourceRecord,
@@ -715,4 +722,4 @@ def _audit(ctx, new, changes, updated) -> None:
                 {**after, "import_job": job},
             )
         )
-    fastwrite.insert_rows(AuditEntry, _AUDIT, entries)
+    fastwrite.insert_rows(AuditEntry, _AUDIT, entries, ids=False)

@@ -29,7 +29,7 @@ from clientbook.ingest.models import (
 )
 from clientbook.ingest.pipeline import ChunkResult, Context, apply_customer_chunk
 from clientbook.ingest.readers import open_table
-from clientbook.ingest.rows import RowParser
+from clientbook.ingest.rows import RowParser, with_raw
 from clientbook.ingest.uploads import estimate_rows
 from clientbook.org.access import ensure_can_edit, is_branch_scoped
 from clientbook.org.models import Branch
@@ -264,7 +264,8 @@ def _parsed(job: ImportJob, steps: Steps) -> Iterator[tuple[list, list]]:
     remaining = max((job.rows_total or 0) - job.rows_done, 0)
     processes = parallel.workers(remaining) if steps.parallel else 0
     chunks = steps.chunks(_rows(job))
-    return parallel.parse_ahead(steps.read, chunks, processes=processes)
+    for chunk, records in parallel.parse_ahead(steps.read, chunks, processes=processes):
+        yield chunk, with_raw(chunk, records) if processes else records
 
 
 def _run(job: ImportJob, progress: Progress | None) -> None:
@@ -324,6 +325,7 @@ def _save_rejects(job: ImportJob, result: ChunkResult) -> None:
             + (str(e.code), r.raw)
             for r, e in result.rejected
         ],
+        ids=False,
     )
 
 
