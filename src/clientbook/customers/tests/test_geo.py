@@ -62,3 +62,38 @@ def test_per_address_matching_agrees_with_cpca_transform():
         for row in frame.itertuples(index=False)
     ]
     assert _cpca(texts) == expected
+
+
+def test_answers_remembered_by_prefix_are_cpca_answers():
+    """Addresses that begin alike are split from what cpca said about the
+    first one: the result must be what cpca says about each."""
+    import random
+
+    import cpca
+    from faker import Faker
+
+    from clientbook.customers import geo
+
+    fake, rng = Faker("zh_CN"), random.Random(3)
+    fake.seed_instance(3)
+    names = sorted(cpca.matcher.ac.keys())
+    texts = [fake.address().replace(" ", "") for _ in range(2000)]
+    texts += [
+        "".join(rng.choice(names) for _ in range(rng.randrange(1, 4)))
+        + rng.choice(["路1号", "", "区", "县城", "市"])
+        for _ in range(2000)
+    ]
+    texts += [t[: rng.randrange(len(t) + 1)] for t in texts[:1000]]
+    rng.shuffle(texts)
+    fresh = geo._Prefixes()
+    geo._prefixes, saved = fresh, geo._prefixes
+    try:
+        got = geo._cpca(texts)
+    finally:
+        geo._prefixes = saved
+    expected = [
+        tuple(map(cpca._get_one_addr(t, True, {}).get, geo._CPCA_COLUMNS))
+        for t in texts
+    ]
+    assert got == expected
+    assert fresh.rows  # the cache was used
