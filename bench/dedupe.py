@@ -58,10 +58,13 @@ def generate(db: Path, customers: int, seed: int) -> dict:
     rnd = random.Random(seed)
     originals = int(customers / 1.1)
     base = people(originals, seed=seed)
-    dups = [
-        variant(p, f"V{i}", rnd)
-        for i, p in enumerate(rnd.sample(base, customers - originals))
-    ]
+    sampled = rnd.sample(range(originals), customers - originals)
+    dups = [variant(base[k], f"V{i}", rnd) for i, k in enumerate(sampled)]
+    # (second record's id, first record's id): the truth the found pairs
+    # are scored against.
+    _truth_path(db).write_text(
+        "\n".join(f"{originals + 1 + i},{k + 1}" for i, k in enumerate(sampled))
+    )
     now = timezone.now().isoformat()
     cust, idents, addrs = [], [], []
     for pk, person in enumerate([*base, *dups], start=1):
@@ -146,6 +149,31 @@ def generate(db: Path, customers: int, seed: int) -> dict:
     return {"generate_seconds": round(time.monotonic() - started, 1)}
 
 
+def _truth_path(db: Path) -> Path:
+    return db.with_suffix(".truth.csv")
+
+
+def _accuracy(db: Path, run) -> dict:
+    """Precision and recall of the pairs a dry run would merge, against the
+    generator's truth (chains count pair by pair, as found)."""
+    path = _truth_path(db)
+    if not path.exists():
+        return {}
+    truth = {
+        tuple(sorted(map(int, line.split(","))))
+        for line in path.read_text().splitlines()
+    }
+    found = set(run.found_pairs["merge"])
+    review = set(run.found_pairs["review"])
+    hits = len(found & truth)
+    return {
+        "true_pairs": len(truth),
+        "precision_at_merge": round(hits / len(found), 4) if found else None,
+        "recall_at_merge": round(hits / len(truth), 4),
+        "recall_at_review": round(len((found | review) & truth) / len(truth), 4),
+    }
+
+
 def detect(db: Path, merge_sample: int) -> None:
     """The child: one dry run, then optional real merges; prints JSON."""
     _django(db)
@@ -153,7 +181,7 @@ def detect(db: Path, merge_sample: int) -> None:
     from clientbook.identity.services import dedupe_run
 
     stages: dict[str, float] = {}
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
 
     def progress(run) -> None:
         stages[run.stage] = round(time.monotonic() - started, 1)
@@ -161,11 +189,13 @@ def detect(db: Path, merge_sample: int) -> None:
     run = dedupe_run(dry_run=True, progress=progress, config=DedupeConfig())
     result = {
         "detect_seconds": round(time.monotonic() - started, 1),
+        "detect_cpu_seconds": round(time.process_time() - cpu_started, 1),
         "stage_ends": stages,
         "customers": run.customers,
         "candidates": run.candidates,
         "would_merge": run.auto_merged,
         "would_queue": run.queued,
+        **_accuracy(db, run),
     }
     if merge_sample:
         result.update(_merges(merge_sample))
@@ -202,6 +232,9 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="keep the generated database of that size"
     )
+    parser.add_argument(
+        "--generate-only", action="store_true", help="make the database and stop"
+    )
     args = parser.parse_args()
     if args.detect:
         detect(args.detect, args.merge_sample)
@@ -211,6 +244,10 @@ def main() -> None:
     result = {"customers_generated": args.customers}
     if not (args.reuse and db.exists()):
         result.update(generate(db, args.customers, args.seed))
+    if args.generate_only:
+        print(json.dumps(result))
+        return
+    load_before = round(os.getloadavg()[0], 2)
     child = subprocess.run(
         [
             sys.executable,
@@ -225,9 +262,12 @@ def main() -> None:
         check=True,
     )
     result.update(json.loads(child.stdout.strip().splitlines()[-1]))
-    result["detect_peak_rss_mb"] = round(
-        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    )
+    child_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["detect_peak_rss_mb"] = round(child_usage.ru_maxrss / 1024)
+    # CPU of the child (all its threads): on a busy machine the wall time
+    # depends on the neighbours, the CPU time much less.
+    result["child_cpu_seconds"] = round(child_usage.ru_utime + child_usage.ru_stime, 1)
+    result["load_average_1min"] = [load_before, round(os.getloadavg()[0], 2)]
     result["cpus"] = os.cpu_count()
     (OUT / f"dedupe-{args.customers}.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

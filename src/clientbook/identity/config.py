@@ -33,6 +33,9 @@ class DedupeConfig:
     u_max_pairs: float = 2e6
     # Pairs each EM pass may use (a sample of its blocked pairs).
     em_max_pairs: float = 1e6
+    # The most customers one block key may hold; bigger blocks are left to
+    # the other keys (pairs grow with the square of a block's size).
+    block_cap: int = 100
     threads: int | None = None
     seed: int = 42
     spark_options: dict[str, Any] = field(default_factory=dict)

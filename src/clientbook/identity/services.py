@@ -11,13 +11,13 @@ from dataclasses import replace
 from typing import Any
 
 import duckdb
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clientbook.customers.models import Customer
 from clientbook.errors import AccessDenied, Conflict, ValidationFailed
-from clientbook.identity import frame, matching, merging
+from clientbook.identity import bulk, frame, matching, merging
 from clientbook.identity.config import DedupeConfig
 from clientbook.identity.errors import ErrorCode
 from clientbook.identity.models import (
@@ -498,6 +498,9 @@ def _score(run: DedupeRun, config: DedupeConfig, progress) -> matching.Scored | 
     DedupeRun.objects.filter(pk=run.pk).update(customers=run.customers)
     if run.customers < 2:
         return None
+    left_out = matching.add_block_keys(con, extra_columns=columns, cap=config.block_cap)
+    if left_out:
+        logger.info("dedupe: customers in blocks over the cap: %s", left_out)
     try:
         api, table = matching.database_api(config.backend, con, config.spark_options)
     except ImportError as exc:
@@ -540,6 +543,11 @@ def _apply(run: DedupeRun, scored: matching.Scored | None, progress) -> None:
         )
     if run.dry_run:
         run.auto_merged, run.queued = len(sure), len(likely)
+        # Not stored: for the caller to look at what a real run would do.
+        run.found_pairs = {
+            "merge": [(a, b) for a, b, _i in sure],
+            "review": [(a, b) for a, b, _i in likely],
+        }
         return
     merged_into = _auto_merge(run, scored, sure, progress)
     _queue(run, scored, [p for p in likely if not ({p[0], p[1]} & merged_into)])
@@ -554,40 +562,92 @@ def _pair_values(scored: matching.Scored, i: int, run: DedupeRun) -> dict:
     }
 
 
-def _auto_merge(run, scored, sure, progress) -> set[int]:
-    """Merges pairs from the surest down; a customer merged already stands
-    for its survivor, so chains (A~B, B~C) end in one customer."""
-    survivor_of: dict[int, int] = {}
+# Clusters merged in one transaction by the bulk path.
+BULK_CLUSTERS = 500
+
+
+def _clusters(sure: list) -> tuple[list[list[int]], dict[int, int]]:
+    """Connected sure pairs (A~B, B~C) as clusters of customer ids, surest
+    first, and for each customer its surest pair (an index into `scored`)."""
+    parent: dict[int, int] = {}
 
     def root(pk: int) -> int:
-        while pk in survivor_of:
-            pk = survivor_of[pk]
+        while parent.get(pk, pk) != pk:
+            parent[pk] = parent.get(parent[pk], parent[pk])
+            pk = parent[pk]
         return pk
 
-    for done, (a, b, i) in enumerate(sure, start=1):
-        ra, rb = sorted((root(a), root(b)))
-        if ra == rb:
-            continue
-        customers = Customer.objects.select_related("source").in_bulk([ra, rb])
-        survivor, duplicate = survivor_choose(a=customers[ra], b=customers[rb])
+    best: dict[int, int] = {}
+    for a, b, i in sure:
+        best.setdefault(a, i)
+        best.setdefault(b, i)
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[rb] = ra
+    members: dict[int, list[int]] = {}
+    for pk in best:  # in the order first seen: surest first
+        members.setdefault(root(pk), []).append(pk)
+    return list(members.values()), best
+
+
+def _auto_merge(run, scored, sure, progress) -> set[int]:
+    """Merges the sure pairs: each cluster of connected pairs into its best
+    record, through the bulk path a batch of clusters at a time. A batch
+    that fails (a record changed meanwhile) is merged one pair at a time
+    instead, which skips what cannot be merged. Returns the merged ids."""
+    clusters, best = _clusters(sure)
+    index = {(a, b): i for a, b, i in sure}
+
+    def values_for(survivor: int, duplicate: int) -> dict:
+        i = index.get(tuple(sorted((survivor, duplicate))), best[duplicate])
+        values = _pair_values(scored, i, run)
+        del values["run"]
+        return values
+
+    merged: set[int] = set()
+    for start in range(0, len(clusters), BULK_CLUSTERS):
+        chunk = clusters[start : start + BULK_CLUSTERS]
         try:
-            with transaction.atomic():
-                pair, _new = DuplicatePair.objects.update_or_create(
-                    customer_a_id=ra,
-                    customer_b_id=rb,
-                    defaults=_pair_values(scored, i, run),
-                )
-                customer_merge(
-                    survivor=survivor, duplicate=duplicate, pair=pair, run=run
-                )
-        except (ValidationFailed, Conflict) as exc:
-            logger.warning("dedupe: merge of %s and %s skipped: %s", ra, rb, exc)
-            continue
-        survivor_of[duplicate.pk] = survivor.pk
-        run.auto_merged += 1
-        if done % 100 == 0:
-            _step(run, "merging", done / len(sure), progress)
-    return set(survivor_of)
+            merges = bulk.merge_clusters(clusters=chunk, values_for=values_for, run=run)
+        except DatabaseError as exc:
+            logger.warning("dedupe: bulk merge failed, one at a time: %s", exc)
+            merges = _merge_one_by_one(chunk, values_for, run)
+        merged.update(m.duplicate_id for m in merges)
+        run.auto_merged += len(merges)
+        _step(run, "merging", (start + len(chunk)) / len(clusters), progress)
+    return merged
+
+
+def _merge_one_by_one(clusters, values_for, run) -> list[Merge]:
+    merges = []
+    for members in clusters:
+        customers = Customer.objects.select_related("source").in_bulk(members)
+        survivor = None
+        for pk in members:
+            if survivor is None:
+                survivor = customers[pk]
+                continue
+            survivor, duplicate = survivor_choose(a=survivor, b=customers[pk])
+            a, b = _ordered(survivor, duplicate)
+            try:
+                with transaction.atomic():
+                    pair, _new = DuplicatePair.objects.update_or_create(
+                        customer_a_id=a,
+                        customer_b_id=b,
+                        defaults={
+                            "run": run,
+                            **values_for(survivor.pk, duplicate.pk),
+                        },
+                    )
+                    merges.append(
+                        customer_merge(
+                            survivor=survivor, duplicate=duplicate, pair=pair, run=run
+                        )
+                    )
+            except (ValidationFailed, Conflict, DatabaseError) as exc:
+                logger.warning("dedupe: merge of %s and %s skipped: %s", a, b, exc)
+            survivor.refresh_from_db()
+    return merges
 
 
 @transaction.atomic

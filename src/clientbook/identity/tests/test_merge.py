@@ -123,6 +123,13 @@ def pair_of_records(db, trusted, weak, branch):
     return survivor, duplicate
 
 
+# Tables that database triggers rewrite (a moved ledger entry makes a new
+# current-state row): compared by what they hold, not by row id.
+BY_CONTENT = {
+    "privacy.consentstate": ("channel", "purpose", "status", "occurred_at", "entry_id")
+}
+
+
 def full_snapshot(customer: Customer) -> dict:
     """Everything a merge may touch, for one customer, by row id."""
     customer = Customer.objects.get(pk=customer.pk)
@@ -135,11 +142,8 @@ def full_snapshot(customer: Customer) -> dict:
         # The audit log and the merge history grow; that is the point.
         if model is None or label.startswith(("privacy.auditentry", "identity.")):
             continue
-        rows[label] = sorted(
-            model._default_manager.filter(**{f"{fk}_id": customer.pk}).values_list(
-                "pk", flat=True
-            )
-        )
+        held = model._default_manager.filter(**{f"{fk}_id": customer.pk})
+        rows[label] = sorted(held.values_list(*BY_CONTENT.get(label, ("pk",))))
     live = sorted(customer.identifiers.values_list("pk", "is_live"))
     tags = sorted(customer.tags.values_list("name", flat=True))
     return {"fields": fields, "rows": rows, "live": live, "tags": tags}

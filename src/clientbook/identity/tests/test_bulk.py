@@ -1,0 +1,125 @@
+"""The bulk merge path of a run's automatic merges does what `customer_merge`
+does one pair at a time, and each of its merges undoes exactly."""
+
+import pytest
+from django.db import transaction
+
+from clientbook.identity import bulk
+from clientbook.identity.models import DuplicatePair, Merge, PairStatus
+from clientbook.identity.services import customer_merge, customer_unmerge
+from clientbook.identity.tests import test_merge
+from clientbook.identity.tests.test_merge import _rich, full_snapshot
+from clientbook.privacy.models import AuditEntry
+
+pytestmark = pytest.mark.django_db
+
+# The fixtures of the one-pair merge tests, shared.
+trusted, weak, pair_of_records = (
+    test_merge.trusted,
+    test_merge.weak,
+    test_merge.pair_of_records,
+)
+
+
+def _values(survivor: int, duplicate: int) -> dict:
+    return {"probability": 0.999, "match_weight": 14.0, "evidence": []}
+
+
+def _comparable(record: dict) -> dict:
+    """A merge record without its time and pair id, row ids in order (the
+    order rows were read in means nothing)."""
+    found = {k: v for k, v in record.items() if k not in ("updated_at", "pair")}
+    for key in ("moved", "moved_back"):
+        found[key] = {label: sorted(ids) for label, ids in found[key].items()}
+    return found
+
+
+def _state(*customers) -> dict:
+    """Both records, the merge record and the audit entries, without what
+    differs between two runs of the same merge (times, new ids, uuids)."""
+    snapshots = [full_snapshot(c) for c in customers]
+    for snapshot in snapshots:
+        snapshot["fields"].pop("updated_at")
+    records = [_comparable(m.record) for m in Merge.objects.order_by("pk")]
+    audit = [
+        (
+            e.action,
+            e.entity_id,
+            e.before,
+            {k: v for k, v in e.after.items() if k != "merge"},
+        )
+        for e in AuditEntry.objects.filter(
+            action__startswith="customer.merge"
+        ).order_by("pk")
+    ]
+    return {"customers": snapshots, "merges": records, "audit": audit}
+
+
+def test_bulk_merge_does_what_customer_merge_does(pair_of_records):
+    survivor, duplicate = pair_of_records
+    with transaction.atomic():
+        customer_merge(survivor=survivor, duplicate=duplicate)
+        one_at_a_time = _state(survivor, duplicate)
+        transaction.set_rollback(True)
+    assert not Merge.objects.exists()
+
+    # the weaker record first: the bulk path picks the survivor itself
+    (merge,) = bulk.merge_clusters(
+        clusters=[[duplicate.pk, survivor.pk]], values_for=_values
+    )
+
+    assert (merge.survivor_id, merge.duplicate_id) == (survivor.pk, duplicate.pk)
+    assert _state(survivor, duplicate) == one_at_a_time
+    pair = DuplicatePair.objects.get()
+    assert (pair.status, pair.merge, pair.probability) == (
+        PairStatus.MERGED,
+        merge,
+        0.999,
+    )
+    assert merge.record["pair"] == pair.pk
+
+
+def test_a_cluster_merges_into_its_best_record_and_each_merge_undoes(
+    pair_of_records, weak, admin_user
+):
+    survivor, duplicate = pair_of_records
+    third = _rich("张叁", weak, mobile="13700137000", tags=["新客"])
+    # an open pair of the third record is superseded, and reopened on undo
+    other = _rich("李四", weak, mobile="13600136000")
+    open_pair = DuplicatePair.objects.create(
+        customer_a=third, customer_b=other, probability=0.9, match_weight=3.0
+    )
+    before = [full_snapshot(c) for c in (survivor, duplicate, third)]
+
+    merges = bulk.merge_clusters(
+        clusters=[[third.pk, duplicate.pk, survivor.pk]], values_for=_values
+    )
+
+    assert {(m.survivor_id, m.duplicate_id) for m in merges} == {
+        (survivor.pk, duplicate.pk),
+        (survivor.pk, third.pk),
+    }
+    assert set(survivor.tags.values_list("name", flat=True)) == {"VIP", "茶客", "新客"}
+    assert survivor.identifiers.filter(type="mobile", is_live=True).count() == 3
+    assert AuditEntry.objects.filter(action="customer.merged_into").count() == 2
+    open_pair.refresh_from_db()
+    assert open_pair.status == PairStatus.SUPERSEDED
+
+    for merge in reversed(merges):
+        customer_unmerge(merge=merge, actor=admin_user)
+
+    assert [full_snapshot(c) for c in (survivor, duplicate, third)] == before
+    open_pair.refresh_from_db()
+    assert open_pair.status == PairStatus.PENDING
+
+
+def test_customers_no_longer_live_are_left_out(pair_of_records):
+    survivor, duplicate = pair_of_records
+    customer_merge(survivor=survivor, duplicate=duplicate)
+
+    merges = bulk.merge_clusters(
+        clusters=[[survivor.pk, duplicate.pk]], values_for=_values
+    )
+
+    assert merges == []
+    assert Merge.objects.count() == 1
