@@ -1051,7 +1051,7 @@ def roughsets_run(
         start = as_of - dt.timedelta(days=horizon_days)
         con = _connection()
         try:
-            features = loading.feature_frame(con, start)
+            features = loading.feature_frame(con, start, custom=False)
             bought = loading.buyers_between(con, since=start, before=as_of)
         finally:
             con.disconnect()

@@ -358,8 +358,12 @@ def test_duckdb_reads_the_same_features(db):
     a = loading.feature_frame(operational, AS_OF)
     b = loading.feature_frame(duck, AS_OF)
     assert a.index.tolist() == b.index.tolist()
-    for column in ("frequency", "monetary", "margin", "recency_days", "complaints"):
+    numbers = ("frequency", "monetary", "margin", "recency_days", "complaints")
+    for column in (*numbers, "custom_tea_years", "custom_gift_budget"):
         assert np.allclose(
             a[column].astype(float), b[column].astype(float), equal_nan=True
         )
+    assert a["custom_member_level"].fillna("").tolist() == (
+        b["custom_member_level"].fillna("").tolist()
+    )
     assert a["monetary"].sum() == pytest.approx(_orders()["amount"].sum(), abs=1)
