@@ -102,7 +102,11 @@ def insert_rows(
             values[i] = convert(values[i])
         return (*values, *fixed)
 
-    _send(model, [*given, *const], [full(r) for r in rows])
+    if makers or changing:
+        rows = [full(r) for r in rows]
+    else:  # most tables on PostgreSQL: nothing to convert
+        rows = [(*r, *fixed) for r in rows]
+    _send(model, [*given, *const], rows)
     return list(keys) if ids else []
 
 

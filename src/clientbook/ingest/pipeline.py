@@ -37,7 +37,7 @@ from clientbook.customers.models import (
 )
 from clientbook.ingest import fastwrite
 from clientbook.ingest.models import ImportJob, SourceRecord
-from clientbook.ingest.rows import CustomerRecord, RowError
+from clientbook.ingest.rows import ADDRESS_COLUMNS, CustomerRecord, RowError
 from clientbook.privacy.models import AuditEntry, Consent
 
 PROFILE_ORDER = [
@@ -394,17 +394,6 @@ def _jsonable(value):
 # values and tags ----------------------------------------------------------------
 
 _IDENTIFIER = ["customer_id", "type", "value", "source_id", "is_live"]
-_ADDRESS = {
-    "type": "home",
-    "country": "CN",
-    "province": "",
-    "city": "",
-    "district": "",
-    "street": "",
-    "postcode": "",
-    "raw": "",
-    "is_valid": True,
-}
 _CONSENT = [
     "customer_id",
     "channel",
@@ -443,7 +432,10 @@ def _write_children(ctx: Context, rows: dict) -> None:
         ids=False,
     )
     fastwrite.insert_rows(
-        Address, ["customer_id", "source_id", *_ADDRESS], rows["addresses"], ids=False
+        Address,
+        ["customer_id", "source_id", *ADDRESS_COLUMNS],
+        rows["addresses"],
+        ids=False,
     )
     fastwrite.insert_rows(
         Preference,
@@ -554,7 +546,7 @@ def _record_children(ctx, plan, record, have, rows) -> bool:
             have["identifiers"].add((pk, type_, value))
             rows["identifiers"].append((pk, type_, value))
             added = True
-    added |= _address(ctx, pk, record.address, have, rows)
+    added |= _address(ctx, pk, record, have, rows)
     added |= _preferences(pk, record, have, rows)
     for kind, date in record.key_dates:
         if (pk, kind, date) not in have["key_dates"]:
@@ -571,19 +563,17 @@ def _record_children(ctx, plan, record, have, rows) -> bool:
     return added
 
 
-def _address(ctx, pk, address, have, rows) -> bool:
-    if not address:
-        return False
-    key = (
-        pk,
-        *(address.get(k, "") for k in ("province", "city", "district", "street")),
-    )
+def _address(ctx, pk, record, have, rows) -> bool:
+    row = record.address_row
+    if row is None:
+        if not record.address:
+            return False
+        row = tuple(record.address.get(k, d) for k, d in ADDRESS_COLUMNS.items())
+    key = (pk, row[2], row[3], row[4], row[5])  # province, city, district, street
     if key in have["addresses"]:
         return False
     have["addresses"].add(key)
-    rows["addresses"].append(
-        (pk, ctx.job.source_id, *(address.get(k, d) for k, d in _ADDRESS.items()))
-    )
+    rows["addresses"].append((pk, ctx.job.source_id, *row))
     return True
 
 

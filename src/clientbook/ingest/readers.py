@@ -82,9 +82,16 @@ def _csv(path: Path) -> Table:
 
     def rows() -> Iterator[Row]:
         with stream:
+            width = len(headers)
             for number, values in enumerate(reader, start=1):
                 if any(v.strip() for v in values):
-                    yield number, _row(headers, values)
+                    if len(values) > width:
+                        yield number, _row(headers, values)
+                    else:  # cells of a CSV are text already: only stripped
+                        yield (
+                            number,
+                            dict(zip(headers, map(str.strip, values), strict=False)),
+                        )
 
     return Table(headers, rows())
 

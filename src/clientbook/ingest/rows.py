@@ -59,6 +59,8 @@ class CustomerRecord:
     _hash: str | None = field(default=None, repr=False, compare=False)
 
     _hard: tuple | None = field(default=None, repr=False, compare=False)
+    # The address as the row the import writes (ADDRESS_COLUMNS), made by `seal`.
+    address_row: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def hard_identifiers(self) -> tuple[tuple[str, str], ...]:
@@ -74,6 +76,10 @@ class CustomerRecord:
         self.content_hash()
         if self.profile.get("name") and not self.errors:
             self.name_keys = normalise.name_keys(self.profile["name"])
+        if self.address:
+            self.address_row = tuple(
+                self.address.get(k, d) for k, d in ADDRESS_COLUMNS.items()
+            )
 
     def __reduce__(self):
         """How a parsing worker sends the record to the importer: without the
@@ -121,6 +127,20 @@ def with_raw(rows: list, records: list[CustomerRecord]) -> list[CustomerRecord]:
             record.raw = raws[record.row_number]
     return records
 
+
+# An address as the import writes it: columns and the defaults of those a
+# row leaves out.
+ADDRESS_COLUMNS = {
+    "type": "home",
+    "country": "CN",
+    "province": "",
+    "city": "",
+    "district": "",
+    "street": "",
+    "postcode": "",
+    "raw": "",
+    "is_valid": True,
+}
 
 _CHOICE_TARGETS = {
     "kind": CustomerKind,
