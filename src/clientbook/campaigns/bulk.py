@@ -1,4 +1,4 @@
-"""Setting columns of many member rows at once, each row its own values.
+"""Writing many member rows at once, each row its own values.
 
 Django's `bulk_update` builds one CASE WHEN per column over every row of the
 batch, which at a million members is minutes; here PostgreSQL gets the values
@@ -49,3 +49,25 @@ def _postgres(columns: Sequence[str], rows: Sequence[tuple]) -> None:
             " WHERE m.id = v.id"
         )
         cursor.execute("DROP TABLE member_values")
+
+
+def temp_table(name: str, columns: dict[str, str], rows: Sequence[tuple]) -> None:
+    """A temporary table `name` (replacing one of that name) holding `rows`;
+    `columns` maps each column to its SQL type."""
+    defs = ", ".join(f"{c} {t}" for c, t in columns.items())
+    names = ", ".join(columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {name} ({defs})")
+        if connection.vendor == "postgresql":
+            with cursor.copy(f"COPY {name} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(columns))
+            cursor.executemany(f"INSERT INTO {name} ({names}) VALUES ({marks})", rows)  # noqa: S608
+
+
+def temp_table_drop(name: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")

@@ -30,10 +30,10 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -167,25 +167,40 @@ def _in_branches(queryset: QuerySet, campaign: Campaign) -> QuerySet:
     return queryset.filter(branch_id__in=branch_ids) if branch_ids else queryset
 
 
-def _insert_members(
-    campaign: Campaign, customers: QuerySet, segment_id, reason: Case
-) -> int:
-    """INSERT … SELECT of the customers not yet members, each with its first
+# A selection is staged in a temporary table (customer, segment, first
+# suppression reason, score), cut by score there, assigned to arms in
+# Python, and only then written as members, each row once: updating a
+# million members after the fact rewrote every row and its index entries.
+STAGE = "campaign_stage"
+_STAGE_COLUMNS = (
+    "customer_id bigint PRIMARY KEY, segment_id bigint,"
+    " suppression varchar(20) NOT NULL, score double precision"
+)
+
+
+def stage_create() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {STAGE} ({_STAGE_COLUMNS})")
+
+
+def stage_drop() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
+
+
+def _stage_insert(customers: QuerySet, segment_id, reason: Case) -> int:
+    """INSERT … SELECT of the customers not staged yet, each with its first
     suppression reason; returns how many."""
     chosen = customers.order_by().annotate(first_reason=reason)
     sql, params = chosen.values("pk", "first_reason").query.sql_with_params()
-    table = Member._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (campaign_id, customer_id, segment_id,"  # noqa: S608
-            " suppression, stratum, wave, status, contact, error, outcome,"
-            " orders, revenue, margin)"
-            " SELECT %s, matched.pk, %s, matched.first_reason, '', '', 'pending',"
-            " '', '', '', 0, 0, 0"
-            f" FROM ({sql}) matched"
-            " WHERE NOT EXISTS (SELECT 1 FROM"
-            f" {table} m WHERE m.campaign_id = %s AND m.customer_id = matched.pk)",
-            [campaign.pk, segment_id, *params, campaign.pk],
+            f"INSERT INTO {STAGE} (customer_id, segment_id, suppression)"  # noqa: S608
+            f" SELECT matched.pk, %s, matched.first_reason FROM ({sql}) matched"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {STAGE} s"
+            " WHERE s.customer_id = matched.pk)",
+            [segment_id, *params],
         )
         return cursor.rowcount
 
@@ -207,10 +222,10 @@ def members_clear(campaign: Campaign) -> None:
         )
 
 
-def members_insert(
+def members_stage(
     campaign: Campaign, selection: dict, channels: list[str], now: dt.datetime
 ) -> dict[str, int]:
-    """Makes the members of `selection` (validated), each marked with the
+    """Stages the members of `selection` (validated), each marked with the
     first suppression reason for `channels`; returns the counts matched and
     `duplicate` (matched by an earlier segment)."""
     reason = first_reason(campaign, channels, now)
@@ -221,7 +236,7 @@ def members_insert(
         segment = segments[ref]
         customers = _in_branches(segment_members_all(segment), campaign)
         matched = customers.count() if counts["matched"] else None
-        inserted = _insert_members(campaign, customers, segment.pk, reason)
+        inserted = _stage_insert(customers, segment.pk, reason)
         matched = inserted if matched is None else matched
         counts["matched"] += matched
         counts[Suppression.DUPLICATE.value] += matched - inserted
@@ -229,9 +244,9 @@ def members_insert(
         customers = _in_branches(live_customers(), campaign).filter(
             Exists(_scored(selection["score"]["field"]))
         )
-        counts["matched"] = _insert_members(campaign, customers, None, reason)
+        counts["matched"] = _stage_insert(customers, None, reason)
     if selection.get("score"):
-        counts["matched"] -= _cut_by_score(campaign, selection["score"])
+        counts["matched"] -= _cut_by_score(selection["score"])
     return counts
 
 
@@ -241,31 +256,61 @@ def _scored(field: str) -> QuerySet:
     )
 
 
-def _cut_by_score(campaign: Campaign, score: dict) -> int:
-    """Keeps the members the score selects, with their score written on
-    them; returns how many were dropped (one UPDATE, one DELETE)."""
+def _cut_by_score(score: dict) -> int:
+    """Keeps the staged customers the score selects, with their score;
+    returns how many were dropped. `field` is one of SCORE_FIELDS."""
     field = score["field"]
-    members = Member.objects.filter(campaign=campaign)
-    value = CustomerScore.objects.filter(customer_id=OuterRef("customer_id"))
-    members.update(score=Subquery(value.values(field)[:1]))
-    drop = Q(score__isnull=True)
-    if "min" in score:
-        drop |= Q(score__lt=score["min"])
-    else:
-        limit = score.get("top_n") or math.ceil(
-            members.filter(score__isnull=False).count() * score["top_share"]
+    scores = CustomerScore._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {STAGE} SET score = (SELECT v.{field} FROM {scores} v"  # noqa: S608
+            f" WHERE v.customer_id = {STAGE}.customer_id)"
         )
-        # The last member kept (ranked by score, then customer for ties).
-        last = (
-            members.filter(score__isnull=False)
-            .order_by("-score", "customer_id")
-            .values_list("score", "customer_id")[limit - 1 : limit]
+        drop, params = "score IS NULL", []
+        if "min" in score:
+            drop, params = f"{drop} OR score < %s", [score["min"]]
+        else:
+            limit = score.get("top_n") or _top_share(cursor, score["top_share"])
+            # The last one kept (ranked by score, then customer for ties).
+            cursor.execute(
+                f"SELECT score, customer_id FROM {STAGE} WHERE score IS NOT NULL"  # noqa: S608
+                " ORDER BY score DESC, customer_id LIMIT 1 OFFSET %s",
+                [limit - 1],
+            )
+            last = cursor.fetchone()
+            if last:
+                drop += " OR score < %s OR (score = %s AND customer_id > %s)"
+                params = [last[0], last[0], last[1]]
+        cursor.execute(f"DELETE FROM {STAGE} WHERE {drop}", params)  # noqa: S608
+        return cursor.rowcount
+
+
+def _top_share(cursor, share: float) -> int:
+    cursor.execute(f"SELECT COUNT(*) FROM {STAGE} WHERE score IS NOT NULL")  # noqa: S608
+    return math.ceil(cursor.fetchone()[0] * share)
+
+
+def stage_eligible() -> RawSQL:
+    """The staged customers no rule suppressed, for `pk__in=`."""
+    return RawSQL(f"SELECT customer_id FROM {STAGE} WHERE suppression = ''", [])  # noqa: S608
+
+
+def members_write(campaign: Campaign, arms: str) -> int:
+    """Writes the staged customers as members of `campaign`, each with its
+    arm, wave, stratum and code from the table `arms` (customer_id,
+    variant_id, wave, stratum, code); returns how many."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Member._meta.db_table} (campaign_id, customer_id,"  # noqa: S608
+            " segment_id, score, suppression, variant_id, wave, stratum, code,"
+            " status, contact, error, outcome, orders, revenue, margin)"
+            " SELECT %s, s.customer_id, s.segment_id, s.score, s.suppression,"
+            " a.variant_id, COALESCE(a.wave, ''), COALESCE(a.stratum, ''), a.code,"
+            " 'pending', '', '', '', 0, 0, 0"
+            f" FROM {STAGE} s LEFT JOIN {arms} a ON a.customer_id = s.customer_id",
+            [campaign.pk],
         )
-        if last:
-            cut, customer_id = last[0]
-            drop |= Q(score__lt=cut) | Q(score=cut, customer_id__gt=customer_id)
-    dropped, _count = members.filter(drop).delete()
-    return dropped
+        return cursor.rowcount
 
 
 # Suppression ------------------------------------------------------------------

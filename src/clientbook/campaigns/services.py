@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.template import Template, TemplateSyntaxError
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -34,7 +34,11 @@ from clientbook.campaigns.models import (
 )
 from clientbook.campaigns.selection import (
     members_clear,
-    members_insert,
+    members_stage,
+    members_write,
+    stage_create,
+    stage_drop,
+    stage_eligible,
     suppression_counts,
 )
 from clientbook.campaigns.selection import validate as selection_validate
@@ -493,9 +497,11 @@ def campaign_select(
     now: dt.datetime | None = None,
 ) -> dict[str, int]:
     """Builds the member list anew: segments and/or score, then suppression
-    for the channels of the campaign's variants. Logs the eligible members
-    as selected (the quality grades count it). Returns the counts: matched,
-    each suppression reason, eligible.
+    for the channels of the campaign's variants, then the eligible members'
+    assignment to the control group and the variants (as `campaign_assign`
+    would draw it). Logs the eligible members as selected (the quality
+    grades count it). Returns the counts: matched, each suppression reason,
+    eligible.
 
     Raises:
         ValidationFailed: frozen, no variant yet (the channels decide the
@@ -520,13 +526,23 @@ def campaign_select(
         )
     now = now or timezone.now()
     members_clear(campaign)
-    counts = members_insert(campaign, campaign.selection, channels, now)
+    stage_create()
+    try:
+        counts = members_stage(campaign, campaign.selection, channels, now)
+        ids, keys = _strata_keys(
+            Customer.objects.filter(pk__in=stage_eligible()).order_by("pk"),
+            [STRATA[name].removeprefix("customer__") for name in campaign.stratify_by],
+        )
+        rows = _arms(campaign, *_all_arms(campaign), ids, keys)
+        _write_coded(rows, lambda rows: _members_write(campaign, rows))
+    finally:
+        stage_drop()
     counts.update(suppression_counts(campaign))
     eligible = Member.objects.filter(campaign=campaign, suppression="")
     counts["eligible"] = eligible.count()
     campaign.selection_counts = counts
     campaign.selected_at = now
-    campaign.assigned_at = None
+    campaign.assigned_at = now
     campaign.save(
         update_fields=[
             "selection",
@@ -574,27 +590,63 @@ def _control(campaign: Campaign) -> Variant | None:
 
 
 def _strata(campaign: Campaign) -> tuple[list[int], list[str]]:
-    """(member ids, stratum keys), in customer order."""
+    """(member ids, stratum keys) of the eligible members, in customer order."""
+    members = Member.objects.filter(campaign=campaign, suppression="")
     paths = [STRATA[name] for name in campaign.stratify_by]
-    rows = (
-        Member.objects.filter(campaign=campaign, suppression="")
-        .order_by("customer_id")
-        .values_list("pk", *paths)
-    )
+    return _strata_keys(members.order_by("customer_id"), paths)
+
+
+def _strata_keys(rows: QuerySet, paths: list[str]) -> tuple[list[int], list[str]]:
+    """(ids, stratum keys) of `rows`, which must be in customer order: the
+    same members in the same order draw the same arms, whether they are
+    read as customers (staged) or as members."""
     ids, keys = [], []
-    for row in rows.iterator(chunk_size=20000):
+    for row in rows.values_list("pk", *paths).iterator(chunk_size=20000):
         ids.append(row[0])
         keys.append("|".join("" if v is None else str(v) for v in row[1:]))
     return ids, keys
 
 
+_CODE_ALPHABET = np.frombuffer(b"0123456789ABCDEFGHJKMNPQRSTVWXYZ", dtype=np.uint8)
+
+
 def _codes(n: int) -> list[str]:
     """Unguessable response codes: 10 characters of Crockford's base 32."""
-    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-    raw = secrets.token_bytes(n * 10)
-    return [
-        "".join(alphabet[b & 31] for b in raw[i * 10 : i * 10 + 10]) for i in range(n)
-    ]
+    raw = np.frombuffer(secrets.token_bytes(n * 10), dtype=np.uint8) & 31
+    return _CODE_ALPHABET[raw].view("S10").astype(str).tolist()
+
+
+def _write_coded(rows: list[tuple], write) -> None:
+    """`write(rows)` in a savepoint; rows end with a random response code,
+    and codes are unique across campaigns, so on the rare clash with an
+    existing one (50 random bits: about 1 in 2,000 for a million new codes
+    among ten million) the codes are drawn again."""
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                write(rows)
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            codes = _codes(len(rows))
+            rows = [(*row[:-1], code) for row, code in zip(rows, codes, strict=True)]
+
+
+_ARMS = "campaign_arms"
+_ARM_COLUMNS = {
+    "customer_id": "bigint",
+    "variant_id": "bigint",
+    "wave": "varchar(8)",
+    "stratum": "varchar(100)",
+    "code": "varchar(12)",
+}
+
+
+def _members_write(campaign: Campaign, rows: list[tuple]) -> None:
+    bulk.temp_table(_ARMS, _ARM_COLUMNS, rows)
+    members_write(campaign, _ARMS)
+    bulk.temp_table_drop(_ARMS)
 
 
 @transaction.atomic
@@ -620,15 +672,17 @@ def campaign_assign(*, campaign: Campaign, actor) -> dict[str, int]:
         raise ValidationFailed(
             ErrorCode.NO_VARIANT, _("Add a variant first."), field="variants"
         )
-    control = _control(campaign)
     ids, keys = _strata(campaign)
-    rows = _arms(campaign, variants, control, ids, keys)
+    rows = _arms(campaign, *_all_arms(campaign), ids, keys)
     # Only rows an earlier assignment touched: rewriting the rest of a
     # million suppressed members costs seconds.
     Member.objects.filter(campaign=campaign).exclude(suppression="").filter(
         Q(variant__isnull=False) | ~Q(wave="") | Q(code__isnull=False)
     ).update(variant=None, wave="", code=None)
-    bulk.members_set(["variant_id", "wave", "stratum", "code"], rows)
+    _write_coded(
+        rows,
+        lambda rows: bulk.members_set(["variant_id", "wave", "stratum", "code"], rows),
+    )
     campaign.assigned_at = timezone.now()
     campaign.save(update_fields=["assigned_at", "updated_at"])
     counts = _arm_counts(campaign)
@@ -641,10 +695,16 @@ def campaign_assign(*, campaign: Campaign, actor) -> dict[str, int]:
     return counts
 
 
+def _all_arms(campaign: Campaign) -> tuple[list[Variant], Variant | None]:
+    """(treatment variants, control arm or None)."""
+    return treatment_variants(campaign), _control(campaign)
+
+
 def _arms(campaign, variants, control, ids, keys) -> list[tuple]:
-    """(member id, variant id, wave, stratum, code) for every eligible
-    member. Waves are drawn first, then arms within each wave, so each
-    wave has the control share exactly (to within a block)."""
+    """(id, variant id, wave, stratum, code) for every eligible member,
+    given by its id (of the member, or of the customer while staged).
+    Waves are drawn first, then arms within each wave, so each wave has the
+    control share exactly (to within a block)."""
     arms = [control, *variants] if control else list(variants)
     holdout = float(campaign.holdout_share) if control else 0.0
     weights = [v.weight for v in variants]

@@ -138,11 +138,20 @@ class SelectionRun(models.Model):
 class CustomerSelection(models.Model):
     """A customer picked by a selection: the usage log the grades count."""
 
+    # No database constraints: a campaign logs a million rows at once by
+    # INSERT … SELECT from the customer table, and a constraint would lock
+    # every customer row once per entry (see campaigns.Member).
     run = models.ForeignKey(
-        SelectionRun, on_delete=models.CASCADE, related_name="customers"
+        SelectionRun,
+        on_delete=models.CASCADE,
+        related_name="customers",
+        db_constraint=False,
     )
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.CASCADE, related_name="selections"
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="selections",
+        db_constraint=False,
     )
     # Copied from the run so the per-customer count needs no join.
     selected_at = models.DateTimeField(_("selected"))

@@ -69,7 +69,7 @@ def everyone(actor, name: str = "Everyone"):
 
 def ready_campaign(actor, *, channel="email", variants=("A",), **settings):
     """A campaign over every live customer, with variants on `channel`,
-    selected (not assigned)."""
+    selected (which assigns the arms too)."""
     segment = everyone(actor, name=f"Everyone {next(_numbers)}")
     campaign = services.campaign_create(
         name=f"Campaign {next(_numbers)}", actor=actor, **settings

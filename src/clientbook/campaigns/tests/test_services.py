@@ -216,9 +216,14 @@ def test_assignment_is_stratified_seeded_and_reproducible(marketer):
     campaign = ready_campaign(
         marketer, variants=("A", "B"), holdout_share="0.1", seed=42
     )
+    # The selection drew the arms as it wrote the members; assigning again
+    # (from the member table) draws the same ones.
+    assert campaign.assigned_at
+    drawn = dict(Member.objects.values_list("customer_id", "variant__code"))
     counts = services.campaign_assign(campaign=campaign, actor=marketer)
     assert counts == {"control": 30, "A": 135, "B": 135}
     first = dict(Member.objects.values_list("customer_id", "variant__code"))
+    assert first == drawn
     codes = set(Member.objects.values_list("code", flat=True))
     assert len(codes) == 300 and None not in codes
     by_branch = Counter(
@@ -232,6 +237,29 @@ def test_assignment_is_stratified_seeded_and_reproducible(marketer):
     services.campaign_update(campaign=campaign, actor=marketer, seed=43)
     services.campaign_assign(campaign=campaign, actor=marketer)
     assert dict(Member.objects.values_list("customer_id", "variant__code")) != first
+
+
+def test_a_response_code_already_taken_is_drawn_again(marketer, monkeypatch):
+    """Codes are random and unique across campaigns: a clash with another
+    campaign's member (rare, but certain over enough campaigns) must not
+    fail the selection."""
+    for _ in range(5):
+        reachable()
+    taken = ready_campaign(marketer)
+    code = Member.objects.filter(campaign=taken).values_list("code", flat=True)[0]
+    draws = []
+    real = services._codes
+
+    def clashing_first(n):
+        draws.append(n)
+        return [code] * n if len(draws) == 1 else real(n)
+
+    monkeypatch.setattr(services, "_codes", clashing_first)
+    campaign = ready_campaign(marketer)
+    codes = list(
+        Member.objects.filter(campaign=campaign).values_list("code", flat=True)
+    )
+    assert len(draws) == 2 and len(set(codes)) == 5 and code not in codes
 
 
 def test_test_stage_then_rollout_of_the_winner(marketer):
