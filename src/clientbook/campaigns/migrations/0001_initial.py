@@ -8,854 +8,205 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
-        ("customers", "0002_initial"),
-        ("org", "0001_initial"),
-        ("segments", "0001_initial"),
+        ('customers', '0002_initial'),
+        ('org', '0001_initial'),
+        ('segments', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="Campaign",
+            name='Campaign',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True,
-                        primary_key=True,
-                        serialize=False,
-                        verbose_name="ID",
-                    ),
-                ),
-                (
-                    "uuid",
-                    models.UUIDField(default=uuid.uuid4, editable=False, unique=True),
-                ),
-                (
-                    "name",
-                    models.CharField(max_length=200, unique=True, verbose_name="name"),
-                ),
-                ("objective", models.TextField(blank=True, verbose_name="objective")),
-                ("offer", models.TextField(blank=True, verbose_name="offer")),
-                (
-                    "purpose",
-                    models.CharField(
-                        choices=[("marketing", "Marketing"), ("service", "Service")],
-                        default="marketing",
-                        max_length=10,
-                        verbose_name="consent purpose",
-                    ),
-                ),
-                (
-                    "stage",
-                    models.CharField(
-                        choices=[
-                            ("idea", "Idea"),
-                            ("analysis", "Analysis"),
-                            ("plan", "Plan"),
-                            ("test", "Test"),
-                            ("execute", "Execution"),
-                            ("evaluate", "Evaluation"),
-                            ("closed", "Closed"),
-                        ],
-                        default="idea",
-                        max_length=10,
-                        verbose_name="stage",
-                    ),
-                ),
-                (
-                    "budget",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=2,
-                        max_digits=14,
-                        null=True,
-                        verbose_name="budget",
-                    ),
-                ),
-                (
-                    "currency",
-                    models.CharField(
-                        default="CNY", max_length=3, verbose_name="currency"
-                    ),
-                ),
-                (
-                    "cost_per_contact",
-                    models.DecimalField(
-                        decimal_places=2,
-                        default=0,
-                        max_digits=14,
-                        verbose_name="cost per contact",
-                    ),
-                ),
-                (
-                    "expected_response_rate",
-                    models.DecimalField(
-                        decimal_places=4,
-                        default=Decimal("0.05"),
-                        max_digits=5,
-                        verbose_name="expected response rate",
-                    ),
-                ),
-                (
-                    "response_window_days",
-                    models.PositiveSmallIntegerField(
-                        default=30, verbose_name="response window (days)"
-                    ),
-                ),
-                (
-                    "starts_on",
-                    models.DateField(blank=True, null=True, verbose_name="starts"),
-                ),
-                (
-                    "ends_on",
-                    models.DateField(blank=True, null=True, verbose_name="ends"),
-                ),
-                (
-                    "selection",
-                    models.JSONField(
-                        blank=True, default=dict, verbose_name="selection"
-                    ),
-                ),
-                (
-                    "frequency_cap_days",
-                    models.PositiveSmallIntegerField(
-                        default=30,
-                        help_text="Skip customers contacted within this many days; 0 = no cap.",
-                        verbose_name="frequency cap (days)",
-                    ),
-                ),
-                (
-                    "holdout_share",
-                    models.DecimalField(
-                        decimal_places=3,
-                        default=Decimal("0.1"),
-                        max_digits=4,
-                        verbose_name="control group share",
-                    ),
-                ),
-                (
-                    "test_share",
-                    models.DecimalField(
-                        decimal_places=3,
-                        default=0,
-                        help_text="Share of the contacted members in the test; 0 = no test.",
-                        max_digits=4,
-                        verbose_name="test sample share",
-                    ),
-                ),
-                (
-                    "stratify_by",
-                    models.JSONField(
-                        blank=True, default=list, verbose_name="stratify by"
-                    ),
-                ),
-                ("seed", models.BigIntegerField(default=0, verbose_name="random seed")),
-                (
-                    "landing_url",
-                    models.URLField(blank=True, verbose_name="landing page"),
-                ),
-                (
-                    "selection_counts",
-                    models.JSONField(blank=True, default=dict, editable=False),
-                ),
-                (
-                    "selected_at",
-                    models.DateTimeField(
-                        blank=True, null=True, verbose_name="selected"
-                    ),
-                ),
-                (
-                    "assigned_at",
-                    models.DateTimeField(
-                        blank=True, null=True, verbose_name="assigned"
-                    ),
-                ),
-                (
-                    "executed_at",
-                    models.DateTimeField(
-                        blank=True, null=True, verbose_name="execution started"
-                    ),
-                ),
-                (
-                    "job",
-                    models.CharField(
-                        blank=True,
-                        editable=False,
-                        max_length=10,
-                        verbose_name="running",
-                    ),
-                ),
-                (
-                    "job_started_at",
-                    models.DateTimeField(blank=True, editable=False, null=True),
-                ),
-                ("job_error", models.TextField(blank=True, editable=False)),
-                (
-                    "created_at",
-                    models.DateTimeField(auto_now_add=True, verbose_name="created"),
-                ),
-                (
-                    "updated_at",
-                    models.DateTimeField(auto_now=True, verbose_name="updated"),
-                ),
-                (
-                    "branches",
-                    models.ManyToManyField(
-                        blank=True,
-                        help_text="Only customers of these branches; none means all.",
-                        related_name="+",
-                        to="org.branch",
-                        verbose_name="branches",
-                    ),
-                ),
-                (
-                    "created_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "owner",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="owner",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ('name', models.CharField(max_length=200, unique=True, verbose_name='name')),
+                ('objective', models.TextField(blank=True, verbose_name='objective')),
+                ('offer', models.TextField(blank=True, verbose_name='offer')),
+                ('purpose', models.CharField(choices=[('marketing', 'Marketing'), ('service', 'Service')], default='marketing', max_length=10, verbose_name='consent purpose')),
+                ('stage', models.CharField(choices=[('idea', 'Idea'), ('analysis', 'Analysis'), ('plan', 'Plan'), ('test', 'Test'), ('execute', 'Execution'), ('evaluate', 'Evaluation'), ('closed', 'Closed')], default='idea', max_length=10, verbose_name='stage')),
+                ('budget', models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True, verbose_name='budget')),
+                ('currency', models.CharField(default='CNY', max_length=3, verbose_name='currency')),
+                ('cost_per_contact', models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='cost per contact')),
+                ('expected_response_rate', models.DecimalField(decimal_places=4, default=Decimal('0.05'), max_digits=5, verbose_name='expected response rate')),
+                ('response_window_days', models.PositiveSmallIntegerField(default=30, verbose_name='response window (days)')),
+                ('starts_on', models.DateField(blank=True, null=True, verbose_name='starts')),
+                ('ends_on', models.DateField(blank=True, null=True, verbose_name='ends')),
+                ('selection', models.JSONField(blank=True, default=dict, verbose_name='selection')),
+                ('frequency_cap_days', models.PositiveSmallIntegerField(default=30, help_text='Skip customers contacted within this many days; 0 = no cap.', verbose_name='frequency cap (days)')),
+                ('holdout_share', models.DecimalField(decimal_places=3, default=Decimal('0.1'), max_digits=4, verbose_name='control group share')),
+                ('test_share', models.DecimalField(decimal_places=3, default=0, help_text='Share of the contacted members in the test; 0 = no test.', max_digits=4, verbose_name='test sample share')),
+                ('stratify_by', models.JSONField(blank=True, default=list, verbose_name='stratify by')),
+                ('seed', models.BigIntegerField(default=0, verbose_name='random seed')),
+                ('landing_url', models.URLField(blank=True, verbose_name='landing page')),
+                ('selection_counts', models.JSONField(blank=True, default=dict, editable=False)),
+                ('selected_at', models.DateTimeField(blank=True, null=True, verbose_name='selected')),
+                ('assigned_at', models.DateTimeField(blank=True, null=True, verbose_name='assigned')),
+                ('executed_at', models.DateTimeField(blank=True, null=True, verbose_name='execution started')),
+                ('job', models.CharField(blank=True, editable=False, max_length=10, verbose_name='running')),
+                ('job_started_at', models.DateTimeField(blank=True, editable=False, null=True)),
+                ('job_error', models.TextField(blank=True, editable=False)),
+                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),
+                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated')),
+                ('branches', models.ManyToManyField(blank=True, help_text='Only customers of these branches; none means all.', related_name='+', to='org.branch', verbose_name='branches')),
+                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
             ],
             options={
-                "verbose_name": "campaign",
-                "verbose_name_plural": "campaigns",
-                "ordering": ["-created_at", "-id"],
+                'verbose_name': 'campaign',
+                'verbose_name_plural': 'campaigns',
+                'ordering': ['-created_at', '-id'],
             },
         ),
         migrations.CreateModel(
-            name="Dispatch",
+            name='Dispatch',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True,
-                        primary_key=True,
-                        serialize=False,
-                        verbose_name="ID",
-                    ),
-                ),
-                (
-                    "wave",
-                    models.CharField(
-                        blank=True,
-                        choices=[("test", "Test"), ("rollout", "Roll-out")],
-                        max_length=8,
-                        verbose_name="wave",
-                    ),
-                ),
-                ("started_at", models.DateTimeField(verbose_name="started")),
-                (
-                    "finished_at",
-                    models.DateTimeField(
-                        blank=True, null=True, verbose_name="finished"
-                    ),
-                ),
-                ("sent", models.PositiveIntegerField(default=0, verbose_name="sent")),
-                (
-                    "failed",
-                    models.PositiveIntegerField(default=0, verbose_name="failed"),
-                ),
-                (
-                    "interrupted",
-                    models.PositiveIntegerField(default=0, verbose_name="interrupted"),
-                ),
-                (
-                    "skipped",
-                    models.PositiveIntegerField(default=0, verbose_name="skipped"),
-                ),
-                (
-                    "campaign",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="dispatches",
-                        to="campaigns.campaign",
-                    ),
-                ),
-                (
-                    "started_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('wave', models.CharField(blank=True, choices=[('test', 'Test'), ('rollout', 'Roll-out')], max_length=8, verbose_name='wave')),
+                ('started_at', models.DateTimeField(verbose_name='started')),
+                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished')),
+                ('sent', models.PositiveIntegerField(default=0, verbose_name='sent')),
+                ('failed', models.PositiveIntegerField(default=0, verbose_name='failed')),
+                ('interrupted', models.PositiveIntegerField(default=0, verbose_name='interrupted')),
+                ('skipped', models.PositiveIntegerField(default=0, verbose_name='skipped')),
+                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='dispatches', to='campaigns.campaign')),
+                ('started_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "verbose_name": "dispatch",
-                "verbose_name_plural": "dispatches",
-                "ordering": ["-started_at", "-id"],
+                'verbose_name': 'dispatch',
+                'verbose_name_plural': 'dispatches',
+                'ordering': ['-started_at', '-id'],
             },
         ),
         migrations.CreateModel(
-            name="StageChange",
+            name='StageChange',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True,
-                        primary_key=True,
-                        serialize=False,
-                        verbose_name="ID",
-                    ),
-                ),
-                (
-                    "from_stage",
-                    models.CharField(
-                        blank=True,
-                        choices=[
-                            ("idea", "Idea"),
-                            ("analysis", "Analysis"),
-                            ("plan", "Plan"),
-                            ("test", "Test"),
-                            ("execute", "Execution"),
-                            ("evaluate", "Evaluation"),
-                            ("closed", "Closed"),
-                        ],
-                        max_length=10,
-                        verbose_name="from",
-                    ),
-                ),
-                (
-                    "to_stage",
-                    models.CharField(
-                        choices=[
-                            ("idea", "Idea"),
-                            ("analysis", "Analysis"),
-                            ("plan", "Plan"),
-                            ("test", "Test"),
-                            ("execute", "Execution"),
-                            ("evaluate", "Evaluation"),
-                            ("closed", "Closed"),
-                        ],
-                        max_length=10,
-                        verbose_name="to",
-                    ),
-                ),
-                ("note", models.TextField(blank=True, verbose_name="note")),
-                ("at", models.DateTimeField(verbose_name="when")),
-                (
-                    "actor",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="who",
-                    ),
-                ),
-                (
-                    "campaign",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="stage_changes",
-                        to="campaigns.campaign",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('from_stage', models.CharField(blank=True, choices=[('idea', 'Idea'), ('analysis', 'Analysis'), ('plan', 'Plan'), ('test', 'Test'), ('execute', 'Execution'), ('evaluate', 'Evaluation'), ('closed', 'Closed')], max_length=10, verbose_name='from')),
+                ('to_stage', models.CharField(choices=[('idea', 'Idea'), ('analysis', 'Analysis'), ('plan', 'Plan'), ('test', 'Test'), ('execute', 'Execution'), ('evaluate', 'Evaluation'), ('closed', 'Closed')], max_length=10, verbose_name='to')),
+                ('note', models.TextField(blank=True, verbose_name='note')),
+                ('at', models.DateTimeField(verbose_name='when')),
+                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='who')),
+                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stage_changes', to='campaigns.campaign')),
             ],
             options={
-                "verbose_name": "stage change",
-                "verbose_name_plural": "stage changes",
-                "ordering": ["at", "id"],
+                'verbose_name': 'stage change',
+                'verbose_name_plural': 'stage changes',
+                'ordering': ['at', 'id'],
             },
         ),
         migrations.CreateModel(
-            name="Variant",
+            name='Variant',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True,
-                        primary_key=True,
-                        serialize=False,
-                        verbose_name="ID",
-                    ),
-                ),
-                ("code", models.SlugField(max_length=20, verbose_name="code")),
-                ("name", models.CharField(max_length=200, verbose_name="name")),
-                (
-                    "is_control",
-                    models.BooleanField(default=False, verbose_name="control group"),
-                ),
-                (
-                    "channel",
-                    models.CharField(
-                        blank=True,
-                        choices=[
-                            ("mail", "Mail"),
-                            ("sms", "SMS"),
-                            ("email", "Email"),
-                            ("phone", "Phone"),
-                            ("visit", "Visit"),
-                        ],
-                        max_length=10,
-                        verbose_name="channel",
-                    ),
-                ),
-                (
-                    "weight",
-                    models.PositiveSmallIntegerField(
-                        default=1,
-                        help_text="Relative share among the variants.",
-                        verbose_name="weight",
-                    ),
-                ),
-                (
-                    "subject",
-                    models.CharField(
-                        blank=True, max_length=200, verbose_name="subject"
-                    ),
-                ),
-                (
-                    "body",
-                    models.TextField(
-                        blank=True,
-                        help_text="A template: {{ name }}, {{ code }}, {{ link }}, {{ offer }}.",
-                        verbose_name="message",
-                    ),
-                ),
-                (
-                    "is_winner",
-                    models.BooleanField(default=False, verbose_name="winner"),
-                ),
-                (
-                    "campaign",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="variants",
-                        to="campaigns.campaign",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('code', models.SlugField(max_length=20, verbose_name='code')),
+                ('name', models.CharField(max_length=200, verbose_name='name')),
+                ('is_control', models.BooleanField(default=False, verbose_name='control group')),
+                ('channel', models.CharField(blank=True, choices=[('mail', 'Mail'), ('sms', 'SMS'), ('email', 'Email'), ('phone', 'Phone'), ('visit', 'Visit')], max_length=10, verbose_name='channel')),
+                ('weight', models.PositiveSmallIntegerField(default=1, help_text='Relative share among the variants.', verbose_name='weight')),
+                ('subject', models.CharField(blank=True, max_length=200, verbose_name='subject')),
+                ('body', models.TextField(blank=True, help_text='A template: {{ name }}, {{ code }}, {{ link }}, {{ offer }}.', verbose_name='message')),
+                ('is_winner', models.BooleanField(default=False, verbose_name='winner')),
+                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='variants', to='campaigns.campaign')),
             ],
             options={
-                "verbose_name": "variant",
-                "verbose_name_plural": "variants",
-                "ordering": ["campaign", "is_control", "code"],
+                'verbose_name': 'variant',
+                'verbose_name_plural': 'variants',
+                'ordering': ['campaign', 'is_control', 'code'],
             },
         ),
         migrations.CreateModel(
-            name="Member",
+            name='Member',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True,
-                        primary_key=True,
-                        serialize=False,
-                        verbose_name="ID",
-                    ),
-                ),
-                (
-                    "score",
-                    models.FloatField(blank=True, null=True, verbose_name="score"),
-                ),
-                (
-                    "suppression",
-                    models.CharField(
-                        blank=True,
-                        choices=[
-                            ("not_live", "Archived or merged"),
-                            ("duplicate", "Already a member"),
-                            ("do_not_contact", "Do not contact"),
-                            ("no_consent", "No consent for the channel and purpose"),
-                            (
-                                "no_address",
-                                "No valid address, phone or email for the channel",
-                            ),
-                            ("recent", "Contacted recently (frequency cap)"),
-                        ],
-                        max_length=20,
-                        verbose_name="suppressed",
-                    ),
-                ),
-                (
-                    "stratum",
-                    models.CharField(
-                        blank=True, max_length=100, verbose_name="stratum"
-                    ),
-                ),
-                (
-                    "wave",
-                    models.CharField(
-                        blank=True,
-                        choices=[("test", "Test"), ("rollout", "Roll-out")],
-                        max_length=8,
-                        verbose_name="wave",
-                    ),
-                ),
-                (
-                    "code",
-                    models.CharField(
-                        blank=True,
-                        max_length=12,
-                        null=True,
-                        unique=True,
-                        verbose_name="response code",
-                    ),
-                ),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("pending", "Waiting"),
-                            ("sending", "Being sent"),
-                            ("sent", "Sent"),
-                            ("delivered", "Delivered"),
-                            ("failed", "Failed"),
-                            ("interrupted", "Interrupted"),
-                            ("skipped", "Skipped"),
-                            ("held_out", "Held out (control)"),
-                        ],
-                        default="pending",
-                        max_length=12,
-                        verbose_name="status",
-                    ),
-                ),
-                (
-                    "contact",
-                    models.CharField(
-                        blank=True, max_length=300, verbose_name="sent to"
-                    ),
-                ),
-                (
-                    "sent_at",
-                    models.DateTimeField(blank=True, null=True, verbose_name="sent"),
-                ),
-                (
-                    "delivered_at",
-                    models.DateTimeField(
-                        blank=True, null=True, verbose_name="delivered"
-                    ),
-                ),
-                (
-                    "error",
-                    models.CharField(blank=True, max_length=300, verbose_name="error"),
-                ),
-                (
-                    "outcome",
-                    models.CharField(
-                        blank=True, max_length=20, verbose_name="call outcome"
-                    ),
-                ),
-                (
-                    "responded_at",
-                    models.DateTimeField(
-                        blank=True, null=True, verbose_name="responded"
-                    ),
-                ),
-                (
-                    "orders",
-                    models.PositiveIntegerField(default=0, verbose_name="orders"),
-                ),
-                (
-                    "revenue",
-                    models.DecimalField(
-                        decimal_places=2,
-                        default=0,
-                        max_digits=14,
-                        verbose_name="revenue",
-                    ),
-                ),
-                (
-                    "margin",
-                    models.DecimalField(
-                        decimal_places=2,
-                        default=0,
-                        max_digits=14,
-                        verbose_name="margin",
-                    ),
-                ),
-                (
-                    "converted_at",
-                    models.DateTimeField(
-                        blank=True, null=True, verbose_name="converted"
-                    ),
-                ),
-                (
-                    "assigned_to",
-                    models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="assigned to",
-                    ),
-                ),
-                (
-                    "campaign",
-                    models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="members",
-                        to="campaigns.campaign",
-                    ),
-                ),
-                (
-                    "customer",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="campaign_memberships",
-                        to="customers.customer",
-                        verbose_name="customer",
-                    ),
-                ),
-                (
-                    "segment",
-                    models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to="segments.segment",
-                        verbose_name="segment",
-                    ),
-                ),
-                (
-                    "variant",
-                    models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="members",
-                        to="campaigns.variant",
-                        verbose_name="variant",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('score', models.FloatField(blank=True, null=True, verbose_name='score')),
+                ('suppression', models.CharField(blank=True, choices=[('not_live', 'Archived or merged'), ('duplicate', 'Already a member'), ('do_not_contact', 'Do not contact'), ('no_consent', 'No consent for the channel and purpose'), ('no_address', 'No valid address, phone or email for the channel'), ('recent', 'Contacted recently (frequency cap)')], max_length=20, verbose_name='suppressed')),
+                ('stratum', models.CharField(blank=True, max_length=100, verbose_name='stratum')),
+                ('wave', models.CharField(blank=True, choices=[('test', 'Test'), ('rollout', 'Roll-out')], max_length=8, verbose_name='wave')),
+                ('code', models.CharField(blank=True, max_length=12, null=True, unique=True, verbose_name='response code')),
+                ('status', models.CharField(choices=[('pending', 'Waiting'), ('sending', 'Being sent'), ('sent', 'Sent'), ('delivered', 'Delivered'), ('failed', 'Failed'), ('interrupted', 'Interrupted'), ('skipped', 'Skipped'), ('held_out', 'Held out (control)')], default='pending', max_length=12, verbose_name='status')),
+                ('contact', models.CharField(blank=True, max_length=300, verbose_name='sent to')),
+                ('sent_at', models.DateTimeField(blank=True, null=True, verbose_name='sent')),
+                ('delivered_at', models.DateTimeField(blank=True, null=True, verbose_name='delivered')),
+                ('error', models.CharField(blank=True, max_length=300, verbose_name='error')),
+                ('outcome', models.CharField(blank=True, max_length=20, verbose_name='call outcome')),
+                ('responded_at', models.DateTimeField(blank=True, null=True, verbose_name='responded')),
+                ('orders', models.PositiveIntegerField(default=0, verbose_name='orders')),
+                ('revenue', models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='revenue')),
+                ('margin', models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='margin')),
+                ('converted_at', models.DateTimeField(blank=True, null=True, verbose_name='converted')),
+                ('assigned_to', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='assigned to')),
+                ('campaign', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='members', to='campaigns.campaign')),
+                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='campaign_memberships', to='customers.customer', verbose_name='customer')),
+                ('segment', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='segments.segment', verbose_name='segment')),
+                ('variant', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='members', to='campaigns.variant', verbose_name='variant')),
             ],
             options={
-                "verbose_name": "campaign member",
-                "verbose_name_plural": "campaign members",
+                'verbose_name': 'campaign member',
+                'verbose_name_plural': 'campaign members',
             },
         ),
         migrations.CreateModel(
-            name="DoNotContact",
+            name='DoNotContact',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True,
-                        primary_key=True,
-                        serialize=False,
-                        verbose_name="ID",
-                    ),
-                ),
-                (
-                    "value",
-                    models.CharField(
-                        blank=True,
-                        db_index=True,
-                        help_text="Normalised, as identifiers are stored.",
-                        max_length=200,
-                        verbose_name="phone or e-mail",
-                    ),
-                ),
-                (
-                    "channel",
-                    models.CharField(
-                        blank=True,
-                        choices=[
-                            ("mail", "Mail"),
-                            ("sms", "SMS"),
-                            ("email", "Email"),
-                            ("phone", "Phone"),
-                            ("visit", "Visit"),
-                        ],
-                        help_text="Empty: every channel.",
-                        max_length=10,
-                        verbose_name="channel",
-                    ),
-                ),
-                (
-                    "reason",
-                    models.CharField(blank=True, max_length=200, verbose_name="reason"),
-                ),
-                ("added_at", models.DateTimeField(verbose_name="added")),
-                (
-                    "lifted_at",
-                    models.DateTimeField(blank=True, null=True, verbose_name="lifted"),
-                ),
-                (
-                    "added_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "customer",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="customers.customer",
-                        verbose_name="customer",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('value', models.CharField(blank=True, db_index=True, help_text='Normalised, as identifiers are stored.', max_length=200, verbose_name='phone or e-mail')),
+                ('channel', models.CharField(blank=True, choices=[('mail', 'Mail'), ('sms', 'SMS'), ('email', 'Email'), ('phone', 'Phone'), ('visit', 'Visit')], help_text='Empty: every channel.', max_length=10, verbose_name='channel')),
+                ('reason', models.CharField(blank=True, max_length=200, verbose_name='reason')),
+                ('added_at', models.DateTimeField(verbose_name='added')),
+                ('lifted_at', models.DateTimeField(blank=True, null=True, verbose_name='lifted')),
+                ('added_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='customers.customer', verbose_name='customer')),
             ],
             options={
-                "verbose_name": "do-not-contact entry",
-                "verbose_name_plural": "do-not-contact list",
-                "indexes": [
-                    models.Index(
-                        fields=["customer", "lifted_at"],
-                        name="campaigns_d_custome_24fa13_idx",
-                    )
-                ],
+                'verbose_name': 'do-not-contact entry',
+                'verbose_name_plural': 'do-not-contact list',
+                'indexes': [models.Index(fields=['customer', 'lifted_at'], name='campaigns_d_custome_24fa13_idx')],
             },
         ),
         migrations.CreateModel(
-            name="Response",
+            name='Response',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True,
-                        primary_key=True,
-                        serialize=False,
-                        verbose_name="ID",
-                    ),
-                ),
-                (
-                    "uuid",
-                    models.UUIDField(default=uuid.uuid4, editable=False, unique=True),
-                ),
-                (
-                    "kind",
-                    models.CharField(
-                        choices=[
-                            ("click", "Clicked the link"),
-                            ("visit", "Visited"),
-                            ("reply", "Replied"),
-                            ("enquiry", "Enquired"),
-                            ("appointment", "Made an appointment"),
-                            ("purchase", "Bought"),
-                            ("redeem", "Redeemed the offer"),
-                            ("unsubscribe", "Unsubscribed"),
-                        ],
-                        max_length=12,
-                        verbose_name="kind",
-                    ),
-                ),
-                (
-                    "via",
-                    models.CharField(
-                        choices=[
-                            ("link", "Response link"),
-                            ("ui", "Entered by staff"),
-                            ("call", "Call outcome"),
-                            ("file", "File import"),
-                            ("api", "API"),
-                            ("webhook", "Webhook"),
-                        ],
-                        max_length=10,
-                        verbose_name="via",
-                    ),
-                ),
-                ("occurred_at", models.DateTimeField(verbose_name="when")),
-                (
-                    "amount",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=2,
-                        max_digits=14,
-                        null=True,
-                        verbose_name="amount",
-                    ),
-                ),
-                (
-                    "note",
-                    models.CharField(blank=True, max_length=300, verbose_name="note"),
-                ),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                (
-                    "member",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="responses",
-                        to="campaigns.member",
-                    ),
-                ),
-                (
-                    "recorded_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ('kind', models.CharField(choices=[('click', 'Clicked the link'), ('visit', 'Visited'), ('reply', 'Replied'), ('enquiry', 'Enquired'), ('appointment', 'Made an appointment'), ('purchase', 'Bought'), ('redeem', 'Redeemed the offer'), ('unsubscribe', 'Unsubscribed')], max_length=12, verbose_name='kind')),
+                ('via', models.CharField(choices=[('link', 'Response link'), ('ui', 'Entered by staff'), ('call', 'Call outcome'), ('file', 'File import'), ('api', 'API'), ('webhook', 'Webhook')], max_length=10, verbose_name='via')),
+                ('occurred_at', models.DateTimeField(verbose_name='when')),
+                ('amount', models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True, verbose_name='amount')),
+                ('note', models.CharField(blank=True, max_length=300, verbose_name='note')),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='responses', to='campaigns.member')),
+                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "verbose_name": "response",
-                "verbose_name_plural": "responses",
-                "ordering": ["occurred_at", "id"],
-                "constraints": [
-                    models.UniqueConstraint(
-                        fields=("member", "kind", "occurred_at"), name="response_once"
-                    )
-                ],
+                'verbose_name': 'response',
+                'verbose_name_plural': 'responses',
+                'ordering': ['occurred_at', 'id'],
+                'constraints': [models.UniqueConstraint(fields=('member', 'kind', 'occurred_at'), name='response_once')],
             },
         ),
         migrations.AddConstraint(
-            model_name="variant",
-            constraint=models.UniqueConstraint(
-                fields=("campaign", "code"), name="campaign_variant_code"
-            ),
+            model_name='variant',
+            constraint=models.UniqueConstraint(fields=('campaign', 'code'), name='campaign_variant_code'),
         ),
         migrations.AddConstraint(
-            model_name="variant",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("is_control", True)),
-                fields=("campaign",),
-                name="campaign_one_control",
-            ),
+            model_name='variant',
+            constraint=models.UniqueConstraint(condition=models.Q(('is_control', True)), fields=('campaign',), name='campaign_one_control'),
         ),
         migrations.AddIndex(
-            model_name="member",
-            index=models.Index(
-                fields=["campaign", "variant", "status"],
-                name="campaigns_m_campaig_887625_idx",
-            ),
+            model_name='member',
+            index=models.Index(fields=['campaign', 'variant', 'status'], name='campaigns_m_campaig_887625_idx'),
         ),
         migrations.AddIndex(
-            model_name="member",
-            index=models.Index(
-                fields=["assigned_to", "status"], name="campaigns_m_assigne_917cd5_idx"
-            ),
+            model_name='member',
+            index=models.Index(fields=['assigned_to', 'status'], name='campaigns_m_assigne_917cd5_idx'),
         ),
         migrations.AddConstraint(
-            model_name="member",
-            constraint=models.UniqueConstraint(
-                fields=("campaign", "customer"), name="campaign_member_once"
-            ),
+            model_name='member',
+            constraint=models.UniqueConstraint(fields=('campaign', 'customer'), name='campaign_member_once'),
         ),
     ]
