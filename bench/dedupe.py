@@ -157,7 +157,7 @@ def _accuracy(db: Path, run) -> dict:
     """Precision and recall of the pairs a dry run would merge, against the
     generator's truth (chains count pair by pair, as found)."""
     path = _truth_path(db)
-    if not path.exists():
+    if not path.exists() or run.dry_run is False:
         return {}
     truth = {
         tuple(sorted(map(int, line.split(","))))
@@ -174,7 +174,7 @@ def _accuracy(db: Path, run) -> dict:
     }
 
 
-def detect(db: Path, merge_sample: int) -> None:
+def detect(db: Path, merge_sample: int, write: bool) -> None:
     """The child: one dry run, then optional real merges; prints JSON."""
     _django(db)
     from clientbook.identity.config import DedupeConfig
@@ -186,7 +186,7 @@ def detect(db: Path, merge_sample: int) -> None:
     def progress(run) -> None:
         stages[run.stage] = round(time.monotonic() - started, 1)
 
-    run = dedupe_run(dry_run=True, progress=progress, config=DedupeConfig())
+    run = dedupe_run(dry_run=not write, progress=progress, config=DedupeConfig())
     result = {
         "detect_seconds": round(time.monotonic() - started, 1),
         "detect_cpu_seconds": round(time.process_time() - cpu_started, 1),
@@ -197,6 +197,9 @@ def detect(db: Path, merge_sample: int) -> None:
         "would_queue": run.queued,
         **_accuracy(db, run),
     }
+    if write and run.auto_merged:
+        seconds = stages["merging"] - stages["scoring"]
+        result["bulk_merges_per_second"] = round(run.auto_merged / seconds, 1)
     if merge_sample:
         result.update(_merges(merge_sample))
     print(json.dumps(result))
@@ -235,9 +238,15 @@ def main() -> None:
     parser.add_argument(
         "--generate-only", action="store_true", help="make the database and stop"
     )
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="a real run: merge the sure pairs (bulk path), queue the likely ones;"
+        " the database is changed, so generate it again afterwards",
+    )
     args = parser.parse_args()
     if args.detect:
-        detect(args.detect, args.merge_sample)
+        detect(args.detect, args.merge_sample, args.write)
         return
     OUT.mkdir(exist_ok=True)
     db = OUT / f"dedupe-{args.customers}.sqlite3"
@@ -256,6 +265,7 @@ def main() -> None:
             str(db),
             "--merge-sample",
             str(args.merge_sample),
+            *(["--write"] if args.write else []),
         ],
         capture_output=True,
         text=True,

@@ -34,8 +34,16 @@ class DedupeConfig:
     # Pairs each EM pass may use (a sample of its blocked pairs).
     em_max_pairs: float = 1e6
     # The most customers one block key may hold; bigger blocks are left to
-    # the other keys (pairs grow with the square of a block's size).
+    # the other keys (pairs grow with the square of a block's size). A
+    # smaller table affords bigger blocks: the cap rises until one key
+    # could make `block_pairs` pairs (a block of k customers makes k²/2,
+    # so N customers in blocks of k make at most N·k/2).
     block_cap: int = 100
+    block_pairs: float = 2e7
+
+    def block_cap_for(self, records: int) -> int:
+        return max(self.block_cap, int(2 * self.block_pairs / max(records, 1)))
+
     threads: int | None = None
     seed: int = 42
     spark_options: dict[str, Any] = field(default_factory=dict)

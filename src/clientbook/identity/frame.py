@@ -30,21 +30,24 @@ CITY_SUFFIX = "(自治州|地区|市|盟)$"
 DISTRICT_SUFFIX = "(新区|自治县|区|县|市|旗)$"
 
 
-def _batches(sql: str, params: Sequence, names: list[str]) -> Iterator[pa.RecordBatch]:
+def _batches(sql: str, params: Sequence, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(BATCH):
             columns = list(zip(*rows, strict=True))
             yield pa.RecordBatch.from_arrays(
-                [pa.array(col, type=pa.string()) for col in columns], names=names
+                [
+                    pa.array(col, type=f.type)
+                    for col, f in zip(columns, schema, strict=True)
+                ],
+                schema=schema,
             )
 
 
-def _load(con: duckdb.DuckDBPyConnection, table: str, sql: str, params, names):
+def _load(con: duckdb.DuckDBPyConnection, table: str, sql: str, params, schema):
     # Read here, not lazily: DuckDB would pull from its own threads, and a
     # Django connection belongs to the thread that opened it.
-    schema = pa.schema([(n, pa.string()) for n in names])
-    incoming = pa.Table.from_batches(list(_batches(sql, params, names)), schema)
+    incoming = pa.Table.from_batches(list(_batches(sql, params, schema)), schema)
     con.register("_incoming", incoming)
     con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _incoming")
     con.unregister("_incoming")
@@ -54,6 +57,50 @@ def _t(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
+def _schema(*names: str) -> pa.Schema:
+    """The id column first (an integer), text for the rest."""
+    return pa.schema([(names[0], pa.int64()), *((n, pa.string()) for n in names[1:])])
+
+
+CUSTOMER_COLUMNS = _schema(
+    "id",
+    "name",
+    "name_pinyin",
+    "birth_date",
+    "gender",
+    *MATCH_IDENTIFIERS,
+    "province",
+    "city",
+    "district",
+    "street",
+    "postcode",
+)
+
+
+def _customers_sql() -> tuple[str, list]:
+    """One pass over the live customers with what matching compares: the
+    profile, one value of each identifier type (pivoted in the database,
+    one row a customer) and the first address; nothing else is read."""
+    pivot = ", ".join(
+        f"MIN(CASE WHEN type = %s THEN value END) AS {t}" for t in MATCH_IDENTIFIERS
+    )
+    marks = ", ".join(["%s"] * len(MATCH_IDENTIFIERS))
+    address = _t(Address)
+    sql = (
+        "SELECT c.id, c.name, c.name_pinyin, CAST(c.birth_date AS VARCHAR(10)),"
+        f" c.gender, {', '.join(f'i.{t}' for t in MATCH_IDENTIFIERS)},"
+        " a.province, a.city, a.district, a.street, a.postcode"
+        f" FROM {_t(Customer)} c"
+        f" LEFT JOIN (SELECT customer_id, {pivot} FROM {_t(Identifier)}"
+        f" WHERE is_live = %s AND type IN ({marks}) GROUP BY customer_id) i"
+        " ON i.customer_id = c.id"
+        f" LEFT JOIN {address} a ON a.id ="
+        f" (SELECT MIN(id) FROM {address} WHERE customer_id = c.id)"
+        " WHERE c.merged_into_id IS NULL AND c.archived_at IS NULL"
+    )
+    return sql, [*MATCH_IDENTIFIERS, True, *MATCH_IDENTIFIERS]
+
+
 def load_customers(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -61,7 +108,7 @@ def load_customers(
     progress: Callable[[float], None] | None = None,
 ) -> int:
     """Creates table `customers_input` in `con`; returns its row count."""
-    steps = 4 + len(extra_fields)
+    steps = 2 + len(extra_fields)
     done = 0
 
     def step() -> None:
@@ -70,51 +117,22 @@ def load_customers(
         if progress:
             progress(done / steps)
 
-    _load(
-        con,
-        "raw_customers",
-        f"SELECT CAST(id AS VARCHAR(20)), name, name_pinyin,"
-        f" CAST(birth_date AS VARCHAR(10)), gender, kind FROM {_t(Customer)}"
-        " WHERE merged_into_id IS NULL AND archived_at IS NULL",
-        [],
-        ["id", "name", "name_pinyin", "birth_date", "gender", "kind"],
-    )
-    step()
-    marks = ", ".join(["%s"] * len(MATCH_IDENTIFIERS))
-    _load(
-        con,
-        "raw_identifiers",
-        f"SELECT CAST(customer_id AS VARCHAR(20)), type, value FROM {_t(Identifier)}"
-        f" WHERE is_live = %s AND type IN ({marks})",
-        [True, *MATCH_IDENTIFIERS],
-        ["customer_id", "type", "value"],
-    )
-    step()
-    address = _t(Address)
-    _load(
-        con,
-        "raw_addresses",
-        f"SELECT CAST(customer_id AS VARCHAR(20)), province, city, district, street,"
-        f" postcode FROM {address} WHERE id IN"
-        f" (SELECT MIN(id) FROM {address} GROUP BY customer_id)",
-        [],
-        ["customer_id", "province", "city", "district", "street", "postcode"],
-    )
+    sql, params = _customers_sql()
+    _load(con, "raw_customers", sql, params, CUSTOMER_COLUMNS)
     step()
     for key in extra_fields:
         _load(
             con,
             f"raw_{column_name(key)}",
-            f"SELECT CAST(v.customer_id AS VARCHAR(20)), v.value_text"
+            f"SELECT v.customer_id, v.value_text"
             f" FROM {_t(CustomFieldValue)} v JOIN {_t(CustomField)} f"
             " ON f.id = v.field_id WHERE f.key = %s",
             [key],
-            ["customer_id", "value"],
+            _schema("customer_id", "value"),
         )
         step()
     con.execute(_input_sql(extra_fields))
-    raw = ["raw_customers", "raw_identifiers", "raw_addresses"]
-    for table in raw + [f"raw_{column_name(k)}" for k in extra_fields]:
+    for table in ["raw_customers", *(f"raw_{column_name(k)}" for k in extra_fields)]:
         con.execute(f"DROP TABLE {table}")
     step()
     return con.execute("SELECT count(*) FROM customers_input").fetchall()[0][0]
@@ -146,14 +164,7 @@ def _input_sql(extra_fields: Sequence[str]) -> str:
     )
     return f"""
     CREATE OR REPLACE TABLE customers_input AS
-    WITH ids AS (
-        SELECT customer_id,
-            min(value) FILTER (WHERE type = 'national_id') AS national_id,
-            min(value) FILTER (WHERE type = 'mobile') AS mobile,
-            min(value) FILTER (WHERE type = 'landline') AS landline,
-            min(value) FILTER (WHERE type = 'email') AS email
-        FROM raw_identifiers GROUP BY customer_id
-    ), base AS (
+    WITH base AS (
         SELECT CAST(c.id AS BIGINT) AS unique_id,
             {name} AS name,
             nullif(c.name_pinyin, '') AS name_pinyin,
@@ -162,20 +173,18 @@ def _input_sql(extra_fields: Sequence[str]) -> str:
             {tokens} AS name_tokens,
             nullif(c.birth_date, '') AS birth_date,
             nullif(c.gender, '') AS gender,
-            ids.national_id, ids.mobile, ids.landline, ids.email,
-            nullif(split_part(ids.email, '@', 1), '') AS email_local,
-            nullif(regexp_replace({_clean("a.province")}, '{PROVINCE_SUFFIX}', ''),
+            c.national_id, c.mobile, c.landline, c.email,
+            nullif(split_part(c.email, '@', 1), '') AS email_local,
+            nullif(regexp_replace({_clean("c.province")}, '{PROVINCE_SUFFIX}', ''),
                 '') AS province,
-            nullif(regexp_replace({_clean("a.city")}, '{CITY_SUFFIX}', ''), '')
+            nullif(regexp_replace({_clean("c.city")}, '{CITY_SUFFIX}', ''), '')
                 AS city,
-            nullif(regexp_replace({_clean("a.district")}, '{DISTRICT_SUFFIX}', ''),
+            nullif(regexp_replace({_clean("c.district")}, '{DISTRICT_SUFFIX}', ''),
                 '') AS district,
-            {_clean("a.street")} AS street,
-            {_clean("a.postcode")} AS postcode
+            {_clean("c.street")} AS street,
+            {_clean("c.postcode")} AS postcode
             {extra_cols}
         FROM raw_customers c
-        LEFT JOIN ids ON ids.customer_id = c.id
-        LEFT JOIN raw_addresses a ON a.customer_id = c.id
         {extra_joins}
     )
     SELECT * EXCLUDE (name_tokens),
