@@ -99,13 +99,16 @@ def people(count: int, *, seed: int = 7) -> list[Person]:
     fake = Faker("zh_CN")
     fake.seed_instance(seed)
     rnd = random.Random(seed)
-    found, mobiles = [], set()
+    found, mobiles, nids = [], set(), set()
     while len(found) < count:
         nid = fake.ssn(min_age=18, max_age=80)
         mobile = fake.phone_number()
-        if mobile in mobiles or nid[6:8] != "19":
+        # Both are hard identifiers: one holder each (Faker repeats itself
+        # in a million people).
+        if mobile in mobiles or nid in nids or nid[6:8] != "19":
             continue
         mobiles.add(mobile)
+        nids.add(nid)
         province, city, districts = rnd.choice(CITIES)
         name = fake.name()
         found.append(

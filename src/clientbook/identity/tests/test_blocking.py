@@ -1,0 +1,97 @@
+"""Blocking keys (which pairs are compared at all) and the clusters the
+sure pairs make; no database needed."""
+
+import duckdb
+
+from clientbook.identity import matching
+from clientbook.identity.services import _clusters
+
+COLUMNS = (
+    "unique_id BIGINT, name VARCHAR, name_pinyin VARCHAR, name_letters VARCHAR,"
+    " name_first VARCHAR, name_last VARCHAR, birth_date VARCHAR, mobile VARCHAR,"
+    " national_id VARCHAR, email_local VARCHAR, city VARCHAR, district VARCHAR,"
+    " street VARCHAR, postcode VARCHAR"
+)
+
+
+def _table(rows: list[tuple]) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE customers_input ({COLUMNS})")
+    con.executemany(
+        f"INSERT INTO customers_input VALUES ({', '.join(['?'] * 14)})", rows
+    )
+    return con
+
+
+def _wang(pk: int, birth: str, street: str) -> tuple:
+    return (
+        pk,
+        "王伟",
+        "wangwei",
+        "aeginww",
+        "王",
+        "伟",
+        birth,
+        None,
+        None,
+        None,
+        "上海",
+        "徐汇",
+        street,
+        None,
+    )
+
+
+def _key(con, column: str, pk: int):
+    return con.execute(
+        f"SELECT {column} FROM customers_input WHERE unique_id = ?", [pk]
+    ).fetchall()[0][0]
+
+
+def test_a_block_over_the_cap_is_left_to_narrower_keys():
+    # given: six 王伟, two of them born the same year on the same street
+    rows = [_wang(i, f"19{60 + i}-01-0{i}", f"{i}号") for i in range(1, 5)]
+    rows += [
+        _wang(5, "1990-05-01", "天钥桥路1号"),
+        _wang(6, "1990-05-02", "天钥桥路1号"),
+    ]
+    con = _table(rows)
+
+    # when: no block may hold more than three customers
+    left_out = matching.add_block_keys(con, cap=3)
+
+    # then: the name with the district makes a block of six, which joins
+    # nothing; the name with the birth year still pairs 5 and 6
+    assert left_out["block_pinyin_place"] == 6
+    assert _key(con, "block_pinyin_place", 5) is None
+    assert _key(con, "block_pinyin_year", 5) == _key(con, "block_pinyin_year", 6)
+    assert _key(con, "block_pinyin_year", 1) != _key(con, "block_pinyin_year", 5)
+    # a key with a missing part is no key (no birth date: no birth blocks)
+    assert "block_national_id" not in left_out
+    assert _key(con, "block_national_id", 1) is None
+
+
+def test_a_name_alone_is_a_key_only_while_it_is_rare():
+    rare = _table([_wang(i, "1960-01-01", "1号") for i in range(1, 31)])
+    common = _table([_wang(i, "1960-01-01", "1号") for i in range(1, 32)])
+
+    assert "block_letters" not in matching.add_block_keys(rare)
+    assert matching.add_block_keys(common)["block_letters"] == 31
+
+
+def test_blocking_rules_are_the_block_keys():
+    rules = matching.blocking_rules(["extra_loyalty"])
+    columns = [k.column for k in matching.block_keys(["extra_loyalty"])]
+    assert len(rules) == len(columns) == len(matching.BLOCK_KEYS) + 1
+    assert columns[-1] == "block_extra_loyalty"
+
+
+def test_chained_sure_pairs_make_one_cluster():
+    # (a, b, index of the scored pair), surest first
+    sure = [(1, 2, 0), (5, 6, 1), (2, 3, 2), (6, 7, 3), (3, 1, 4)]
+
+    clusters, best = _clusters(sure)
+
+    assert sorted(sorted(c) for c in clusters) == [[1, 2, 3], [5, 6, 7]]
+    # each customer's surest pair names the evidence of its merge
+    assert best == {1: 0, 2: 0, 5: 1, 6: 1, 3: 2, 7: 3}
