@@ -10,11 +10,14 @@ digits, dates, addresses split into province/city/district, pinyin keys).
 It parses in worker processes (one per core) unless `--workers` says
 otherwise. Peak RSS is the largest sum over the import's process tree
 (sampled every half second; shared pages counted in every process, so an
-upper bound); CPU is the tree's user + system time; load is the machine's
+upper bound); CPU is the tree's user + system time, and on PostgreSQL also the
+CPU of the server backends serving the import (sampled; the server shares the
+cores); load is the machine's
 1-minute load average before and after (the machine is shared).
 """
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -100,7 +103,7 @@ def _spoil(row: list[str], rng) -> list[str]:
     return row
 
 
-def run_import(path: Path, env: dict) -> dict:
+def run_import(path: Path, env: dict, *, db: str = "") -> dict:
     subprocess.run(
         [sys.executable, "-m", "clientbook.cli", "migrate", "-v0"], env=env, check=True
     )
@@ -129,17 +132,19 @@ def run_import(path: Path, env: dict) -> dict:
         stderr=subprocess.PIPE,
         text=True,
     )
-    peak = _watch_rss(process.pid)
+    peak = _watch_rss(process.pid, db)
     out, err = process.communicate()
     seconds = time.perf_counter() - start
     if process.returncode:
         raise SystemExit(err)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    peak_mb = peak.wait()
     return {
         "seconds": seconds,
         "cpu_seconds": cpu,
-        "peak_rss_mb": peak.wait(),
+        "server_cpu_seconds": peak.server_cpu() if db else None,
+        "peak_rss_mb": peak_mb,
         "largest_process_rss_mb": after.ru_maxrss / 1024,
         "load_before": load,
         "load_after": os.getloadavg()[0],
@@ -148,24 +153,49 @@ def run_import(path: Path, env: dict) -> dict:
 
 
 class _Peak(threading.Thread):
-    """The largest total RSS of a process and its descendants."""
+    """The largest total RSS of a process and its descendants, and the CPU
+    time of the PostgreSQL backends serving database `db` (the server's
+    share of the import: it runs on the same two cores)."""
 
-    def __init__(self, pid: int):
+    def __init__(self, pid: int, db: str = ""):
         super().__init__(daemon=True)
-        self.pid, self.peak = pid, 0
+        self.pid, self.peak, self.db = pid, 0, db
+        self.backends: dict[int, float] = {}  # pid → CPU seconds last seen
 
     def run(self) -> None:
+        conn = psycopg.connect(PG + "test", autocommit=True) if self.db else None
         while Path(f"/proc/{self.pid}").exists():
             self.peak = max(self.peak, _tree_rss_kb(self.pid))
+            if conn is not None:
+                self._sample_backends(conn)
             time.sleep(0.5)
+        if conn is not None:
+            conn.close()
+
+    def _sample_backends(self, conn) -> None:
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.db]
+        ).fetchall()
+        for (pid,) in pids:
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                self.backends[pid] = _cpu_seconds(pid)
 
     def wait(self) -> float:
         self.join()
         return self.peak / 1024
 
+    def server_cpu(self) -> float:
+        """A lower bound: CPU a backend used after its last sample is missed."""
+        return sum(self.backends.values())
 
-def _watch_rss(pid: int) -> _Peak:
-    watcher = _Peak(pid)
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _watch_rss(pid: int, db: str = "") -> _Peak:
+    watcher = _Peak(pid, db)
     watcher.start()
     return watcher
 
@@ -231,6 +261,11 @@ def main() -> None:
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--sqlite-rows", type=int, help="fewer rows for SQLite")
     parser.add_argument(
+        "--skip-postgresql",
+        action="store_true",
+        help="only COPY on PostgreSQL (for the ratio), no import there",
+    )
+    parser.add_argument(
         "--workers", type=int, help="parsing processes (default: one per core)"
     )
     args = parser.parse_args()
@@ -260,7 +295,8 @@ def main() -> None:
         "DATABASE_URL": PG + "cb_bench_import",
         "CLIENTBOOK_VAR": str(work / "pg"),
     }
-    results["postgresql"] = run_import(path, env)
+    if not args.skip_postgresql:
+        results["postgresql"] = run_import(path, env, db="cb_bench_import")
     report(results)
     OUT.mkdir(exist_ok=True)
     (OUT / f"import_{args.rows}.json").write_text(json.dumps(results, indent=2))
@@ -269,8 +305,9 @@ def main() -> None:
 def report(results: dict) -> None:
     rows, copy = results["rows"], results["copy_seconds"]
     print(
-        "\n| run | rows | seconds | rows/s | CPU s | peak RSS MB (tree) "
-        "| × COPY | load before/after |\n|---|---:|---:|---:|---:|---:|---:|---|"
+        "\n| run | rows | seconds | rows/s | CPU µs/row: tree (+ server) "
+        "| peak RSS MB (tree) | × COPY | load before/after |"
+        "\n|---|---:|---:|---:|---:|---:|---:|---|"
     )
     rate = f"{rows / copy:,.0f}"
     print(
@@ -281,9 +318,13 @@ def report(results: dict) -> None:
             r = results[name]
             n = r.get("rows", rows)
             ratio = r["seconds"] / (copy * n / rows)  # against COPY of as many rows
+            cpu = f"{r['cpu_seconds'] / n * 1e6:.0f}"
+            if r.get("server_cpu_seconds"):
+                total = r["cpu_seconds"] + r["server_cpu_seconds"]
+                cpu += f" ({total / n * 1e6:.0f})"
             print(
                 f"| import into {name} | {n:,} | {r['seconds']:.1f} | "
-                f"{n / r['seconds']:,.0f} | {r['cpu_seconds']:.0f} | "
+                f"{n / r['seconds']:,.0f} | {cpu} | "
                 f"{r['peak_rss_mb']:.0f} | {ratio:.1f} | "
                 f"{r['load_before']:.1f} / {r['load_after']:.1f} |"
             )

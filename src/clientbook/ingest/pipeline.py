@@ -678,6 +678,15 @@ def _source_records(ctx: Context, plans: list[Plan], known: dict) -> None:
     )
 
 
+def _created(customer: dict, job: str) -> dict:
+    """The audit entry's record of a new customer (one per created row: only
+    the birth date of the profile needs converting to JSON)."""
+    after = {f: customer[f] for f in PROFILE_ORDER}
+    after["birth_date"] = _jsonable(after["birth_date"])
+    after["import_job"] = job
+    return after
+
+
 _AUDIT = ["actor_id", "action", "entity", "entity_id", "customer_id", "before", "after"]
 
 
@@ -692,10 +701,7 @@ def _audit(ctx, new, changes, updated) -> None:
             str(p.pk),
             p.pk,
             None,
-            {
-                **{f: _jsonable(p.customer[f]) for f in PROFILE_ORDER},
-                "import_job": job,
-            },
+            _created(p.customer, job),
         )
         for p in new
     ]
