@@ -68,9 +68,9 @@ WHERE {LIVE}
   AND c.birth_date <= %(born_by)s AND c.birth_date > %(born_after)s
   AND EXISTS (SELECT 1 FROM customers_address a
               WHERE a.customer_id = c.id AND a.city IN ('上海市', '北京市', '杭州市'))
-  AND (SELECT p.status FROM privacy_consent p
-       WHERE p.customer_id = c.id AND p.channel = 'sms' AND p.purpose = 'marketing'
-       ORDER BY p.occurred_at DESC, p.id DESC LIMIT 1) = 'granted'
+  AND EXISTS (SELECT 1 FROM privacy_consentstate p
+              WHERE p.customer_id = c.id AND p.channel = 'sms'
+                AND p.purpose = 'marketing' AND p.status = 'granted')
   AND EXISTS (SELECT 1 FROM customers_identifier i
               WHERE i.customer_id = c.id AND i.type = 'mobile')
 """

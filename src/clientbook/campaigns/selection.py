@@ -63,6 +63,7 @@ from clientbook.segments.selectors import segment_members_all
 SCORE_FIELDS = {
     "response_score": _("response score"),
     "churn_score": _("churn score"),
+    "lookalike_score": _("look-alike score"),
     "clv": _("lifetime value"),
     "p_alive": _("probability alive"),
     "expected_purchases": _("expected purchases"),

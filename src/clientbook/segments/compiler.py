@@ -75,6 +75,7 @@ COLUMNS = {
     "cluster": "score__cluster",
     "churn_score": "score__churn_score",
     "response_score": "score__response_score",
+    "lookalike_score": "score__lookalike_score",
 }
 ADDRESS_FIELDS = ("province", "city", "district", "postcode")
 NOTHING = Q(pk__isnull=True)

@@ -87,6 +87,7 @@ COLUMNS: dict[str, Column] = {
     "clv": Column(_("lifetime value"), "score__clv"),
     "churn_score": Column(_("churn score"), "score__churn_score"),
     "response_score": Column(_("response score"), "score__response_score"),
+    "lookalike_score": Column(_("look-alike score"), "score__lookalike_score"),
     "created_at": Column(_("created"), "created_at"),
 }
 DEFAULT_COLUMNS = ("uuid", "name", "gender", "branch", "mobile", "email", "city")

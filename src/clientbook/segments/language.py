@@ -270,6 +270,9 @@ def _specs() -> dict[str, FieldSpec]:
         FieldSpec("churn_score", gettext_lazy("churn score"), SCORES, "number"),
         FieldSpec("response_score", gettext_lazy("response score"), SCORES, "number"),
         FieldSpec(
+            "lookalike_score", gettext_lazy("look-alike score"), SCORES, "number"
+        ),
+        FieldSpec(
             "bought",
             gettext_lazy("bought"),
             BEHAVIOUR,

@@ -186,6 +186,7 @@ def test_scores_and_quality(people):
         cluster=2,
         churn_score=0.1,
         response_score=0.8,
+        lookalike_score=0.05,
         clv="1200.50",
         p_alive=0.9,
         rfm_r=5,
@@ -197,6 +198,7 @@ def test_scores_and_quality(people):
         cluster=1,
         churn_score=0.75,
         response_score=0.2,
+        lookalike_score=0.9,
         clv="80.00",
         p_alive=0.3,
         rfm_r=1,
@@ -208,6 +210,7 @@ def test_scores_and_quality(people):
     assert match({"field": "cluster", "op": "eq", "value": 1}) == {"Bob"}
     assert match({"field": "churn_score", "op": "gte", "value": 0.7}) == {"Bob"}
     assert match({"field": "response_score", "op": "gte", "value": 0.5}) == {"Ann"}
+    assert match({"field": "lookalike_score", "op": "gte", "value": 0.5}) == {"Bob"}
     assert match({"field": "clv", "op": "gte", "value": "1000"}) == {"Ann"}
     assert match({"field": "p_alive", "op": "lte", "value": 0.5}) == {"Bob"}
     assert match({"field": "rfm_r", "op": "between", "value": [4, 5]}) == {"Ann"}
