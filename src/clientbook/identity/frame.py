@@ -94,8 +94,9 @@ def _customers_sql() -> tuple[str, list]:
         f" LEFT JOIN (SELECT customer_id, {pivot} FROM {_t(Identifier)}"
         f" WHERE is_live = %s AND type IN ({marks}) GROUP BY customer_id) i"
         " ON i.customer_id = c.id"
-        f" LEFT JOIN {address} a ON a.id ="
-        f" (SELECT MIN(id) FROM {address} WHERE customer_id = c.id)"
+        f" LEFT JOIN (SELECT customer_id, MIN(id) AS id FROM {address}"
+        " GROUP BY customer_id) fa ON fa.customer_id = c.id"
+        f" LEFT JOIN {address} a ON a.id = fa.id"
         " WHERE c.merged_into_id IS NULL AND c.archived_at IS NULL"
     )
     return sql, [*MATCH_IDENTIFIERS, True, *MATCH_IDENTIFIERS]
