@@ -5,7 +5,8 @@ attribution of orders, and the evaluation report — timed.
     .venv/bin/python bench/campaigns.py [--db clientbook_bench_1m] [--runs 5] [--keep]
 
 Goals (issue #5): selection + suppression + assignment of a 1,000,000-member
-campaign ≤ 60 s; the evaluation report ≤ 5 s. The sending is simulated by
+campaign ≤ 60 s (one `campaign_select`, which assigns as it writes the
+members); the evaluation report ≤ 5 s. The sending is simulated by
 SQL (members marked sent 45 days ago, ~6% of the treated and ~3% of the
 control given a response), since the channels are not what is measured.
 
@@ -180,15 +181,20 @@ def _build(clock: Clock, segment):
             body=body,
         )
     figures = {}
+    # Selecting suppresses and assigns: one call is the whole goal.
     figures["selection_counts"] = clock.run(
-        "select + suppress", services.campaign_select, campaign=campaign, actor=None
+        "select + suppress + assign",
+        services.campaign_select,
+        campaign=campaign,
+        actor=None,
     )
+    figures["selection_and_assignment_s"] = clock.seconds["select + suppress + assign"]
+    print(f"{'':<28}{'(goal ≤ 60 s)':>15}")
+    # Drawing the arms again (after a change of weights or seed) updates
+    # the members in place instead.
     figures["arms"] = clock.run(
-        "assign", services.campaign_assign, campaign=campaign, actor=None
+        "assign again", services.campaign_assign, campaign=campaign, actor=None
     )
-    total = clock.seconds["select + suppress"] + clock.seconds["assign"]
-    figures["selection_and_assignment_s"] = round(total, 2)
-    print(f"{'selection + assignment':<28}{total:>9.2f} s  (goal ≤ 60 s)")
     services.campaign_stage_set(campaign=campaign, to="plan", actor=None)
     services.campaign_stage_set(campaign=campaign, to="execute", actor=None)
     executed_at = timezone.now() - dt.timedelta(days=45)

@@ -168,6 +168,9 @@ CLIENTBOOK = {
     "CAMPAIGN_WEBHOOK_SECRET": os.environ.get("CLIENTBOOK_CAMPAIGN_WEBHOOK_SECRET", ""),
     "CAMPAIGN_SEND_BATCH": 50,
     "CAMPAIGNS": {"RESPONSE_TARGET": "0.05"},  # the postal plan's 5% KPI
+    # PostgreSQL work_mem for set-based work over the whole customer base
+    # (campaign selections): enough to hash a million customer ids.
+    "BULK_WORK_MEM": "256MB",
     "SMS": {
         # FileOutbox writes JSON lines under var/sms-outbox (the demo's);
         # HttpProvider POSTs JSON to URL with TOKEN as a bearer token.

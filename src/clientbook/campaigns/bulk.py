@@ -8,6 +8,7 @@ executemany of a prepared UPDATE (in-process, so that is fast too).
 
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.db import connection
 
 from clientbook.campaigns.models import Member
@@ -71,3 +72,16 @@ def temp_table(name: str, columns: dict[str, str], rows: Sequence[tuple]) -> Non
 def temp_table_drop(name: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def work_mem_raise() -> None:
+    """For the rest of the transaction, lets PostgreSQL hash a million
+    customers in memory (`CLIENTBOOK["BULK_WORK_MEM"]`): with the default
+    4 MB it probes an index once per customer for each suppression rule
+    instead, twice as slow at a million."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('work_mem', %s, true)",
+                [settings.CLIENTBOOK["BULK_WORK_MEM"]],
+            )

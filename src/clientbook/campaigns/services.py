@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.template import Template, TemplateSyntaxError
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -36,10 +36,10 @@ from clientbook.campaigns.selection import (
     members_clear,
     members_stage,
     members_write,
+    stage_counts,
     stage_create,
     stage_drop,
     stage_eligible,
-    suppression_counts,
 )
 from clientbook.campaigns.selection import validate as selection_validate
 from clientbook.customers import normalise
@@ -526,20 +526,26 @@ def campaign_select(
         )
     now = now or timezone.now()
     members_clear(campaign)
+    bulk.work_mem_raise()
     stage_create()
     try:
         counts = members_stage(campaign, campaign.selection, channels, now)
+        counts.update(stage_counts())
         ids, keys = _strata_keys(
             Customer.objects.filter(pk__in=stage_eligible()).order_by("pk"),
             [STRATA[name].removeprefix("customer__") for name in campaign.stratify_by],
         )
         rows = _arms(campaign, *_all_arms(campaign), ids, keys)
         _write_coded(rows, lambda rows: _members_write(campaign, rows))
+        selection_record(
+            customers=Customer.objects.filter(pk__in=stage_eligible()),
+            purpose=campaign.name,
+            actor=actor,
+            at=now,
+            channel=",".join(channels),
+        )
     finally:
         stage_drop()
-    counts.update(suppression_counts(campaign))
-    eligible = Member.objects.filter(campaign=campaign, suppression="")
-    counts["eligible"] = eligible.count()
     campaign.selection_counts = counts
     campaign.selected_at = now
     campaign.assigned_at = now
@@ -551,15 +557,6 @@ def campaign_select(
             "assigned_at",
             "updated_at",
         ]
-    )
-    selection_record(
-        customers=Customer.objects.filter(
-            Exists(eligible.filter(customer_id=OuterRef("pk")))
-        ),
-        purpose=campaign.name,
-        actor=actor,
-        at=now,
-        channel=",".join(channels),
     )
     audit_record(
         actor=actor,
