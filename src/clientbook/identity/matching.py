@@ -233,16 +233,18 @@ MOBILE_PREFIX = "substr(mobile, 1, 10)"
 
 BLOCK_KEYS = (
     # A rare name is enough on its own; a common one is not.
-    BlockKey("block_letters", ("name_letters",), cap=30),
-    # Same pinyin (homophones, pinyin-only names) or the same letters (swapped
-    # characters) born the same year (a birth date one digit off stays in).
-    BlockKey("block_pinyin_year", ("name_pinyin", BIRTH_YEAR)),
+    BlockKey("block_letters", ("name_letters",), cap=10),
+    # The same letters (so also the same pinyin: homophones, pinyin-only
+    # names; or swapped characters) born the same year (a birth date one
+    # digit off stays in).
     BlockKey("block_letters_year", ("name_letters", BIRTH_YEAR)),
     # A typo in the given name or in the family name, same birth date.
     BlockKey("block_birth_first", ("birth_date", "name_first")),
     BlockKey("block_birth_last", ("birth_date", "name_last")),
-    # No birth date on one record: the name and where the person lives.
-    BlockKey("block_pinyin_place", ("name_pinyin", "city", "district")),
+    # No birth date on one record: the name and where the person lives. A
+    # common name in one district is a crowd (a customer base is often one
+    # city), so only smaller blocks of it are kept.
+    BlockKey("block_pinyin_place", ("name_pinyin", "city", "district"), cap=10),
     BlockKey("block_letters_street", ("name_letters", "street")),
     BlockKey("block_street_first", ("street", "city", "name_first")),
     BlockKey("block_pinyin_phone", ("name_pinyin", MOBILE_PREFIX)),
@@ -278,30 +280,22 @@ def add_block_keys(
         f" END AS {k.column}"
         for k in keys
     )
-    capped = ", ".join(
-        f"CASE WHEN count(*) OVER (PARTITION BY {k.column}) <= {k.cap or cap}"
-        f" THEN {k.column} END AS {k.column}"
-        for k in keys
-    )
     con.execute(
-        f"CREATE OR REPLACE TABLE customers_keyed AS SELECT *, {hashed}"
+        f"CREATE OR REPLACE TABLE customers_input AS SELECT *, {hashed}"
         " FROM customers_input"
     )
-    columns = ", ".join(k.column for k in keys)
-    con.execute(
-        f"CREATE OR REPLACE TABLE customers_input AS SELECT * EXCLUDE ({columns}),"
-        f" {capped} FROM customers_keyed"
-    )
-    con.execute("DROP TABLE customers_keyed")
-    dropped = con.execute(
-        "SELECT "
-        + ", ".join(
-            f"count(*) FILTER (WHERE {_present(k)} AND {k.column} IS NULL)"
-            for k in keys
-        )
-        + " FROM customers_input"
-    ).fetchall()[0]
-    return {k.column: int(n) for k, n in zip(keys, dropped, strict=True) if n}
+    left_out = {}
+    for key in keys:
+        # A grouping finds the few oversized keys; a window over every row
+        # (for each key) costs far more.
+        changed = con.execute(
+            f"UPDATE customers_input SET {key.column} = NULL WHERE {key.column} IN"
+            f" (SELECT {key.column} FROM customers_input GROUP BY 1"
+            f" HAVING count(*) > {key.cap or cap})"
+        ).fetchall()[0][0]
+        if changed:
+            left_out[key.column] = int(changed)
+    return left_out
 
 
 def blocking_rules(extra_columns: Sequence[str] = ()) -> list:

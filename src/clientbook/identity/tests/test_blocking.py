@@ -49,8 +49,8 @@ def _key(con, column: str, pk: int):
 
 
 def test_a_block_over_the_cap_is_left_to_narrower_keys():
-    # given: six 王伟, two of them born the same year on the same street
-    rows = [_wang(i, f"19{60 + i}-01-0{i}", f"{i}号") for i in range(1, 5)]
+    # given: six 王伟, four born the same day, two others the same year
+    rows = [_wang(i, "1960-01-01", f"{i}号") for i in range(1, 5)]
     rows += [
         _wang(5, "1990-05-01", "天钥桥路1号"),
         _wang(6, "1990-05-02", "天钥桥路1号"),
@@ -60,14 +60,19 @@ def test_a_block_over_the_cap_is_left_to_narrower_keys():
     # when: no block may hold more than three customers
     left_out = matching.add_block_keys(con, cap=3)
 
-    # then: the name with the district makes a block of six, which joins
-    # nothing; the name with the birth year still pairs 5 and 6
-    assert left_out["block_pinyin_place"] == 6
-    assert _key(con, "block_pinyin_place", 5) is None
-    assert _key(con, "block_pinyin_year", 5) == _key(con, "block_pinyin_year", 6)
-    assert _key(con, "block_pinyin_year", 1) != _key(con, "block_pinyin_year", 5)
-    # a key with a missing part is no key (no birth date: no birth blocks)
-    assert "block_national_id" not in left_out
+    # then: the four born the same day make blocks of four on the birth
+    # keys, which join nothing; the two born in 1990 still pair
+    assert left_out == {
+        "block_letters_year": 4,
+        "block_birth_first": 4,
+        "block_birth_last": 4,
+    }
+    assert _key(con, "block_birth_first", 1) is None
+    assert _key(con, "block_letters_year", 5) == _key(con, "block_letters_year", 6)
+    assert _key(con, "block_letters_street", 5) == _key(con, "block_letters_street", 6)
+    # keys with a cap of their own: six in one district, six of one name
+    assert _key(con, "block_pinyin_place", 1) == _key(con, "block_pinyin_place", 6)
+    # a key with a missing part is no key
     assert _key(con, "block_national_id", 1) is None
 
 
