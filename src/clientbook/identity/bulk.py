@@ -82,6 +82,9 @@ class _Batch:
     prefs: dict[int, list[_Pref]]
     tags: dict[int, set[int]]
     addresses: _Table
+    # Pairs people said are two persons: a chain of sure pairs (A~B, B~C)
+    # does not merge them (A, C) anyway.
+    rejected: set[tuple[int, int]]
     moves: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
 
 
@@ -130,7 +133,13 @@ def _read(ids: Sequence[int]) -> _Batch:
         "customer_id", "tag_id"
     ):
         tags[owner].add(tag)
+    rejected = set(
+        DuplicatePair.objects.filter(
+            status=PairStatus.REJECTED, customer_a_id__in=ids, customer_b_id__in=ids
+        ).values_list("customer_a_id", "customer_b_id")
+    )
     return _Batch(
+        rejected=rejected,
         customers=customers,
         trust=dict(Source.objects.values_list("pk", "trust")),
         tables=tables,
@@ -274,7 +283,8 @@ def _plan_one(batch: _Batch, survivor: int, duplicate: int, now) -> dict:
 
 def plan(batch: _Batch, clusters: Sequence[Sequence[int]], now) -> list[Planned]:
     """The merges of the clusters, survivor first, in memory. Members that
-    are no longer live or of another kind than the survivor are left out."""
+    are no longer live, of another kind than the survivor or rejected as
+    its duplicate are left out."""
     planned = []
     for members in clusters:
         live = [pk for pk in members if pk in batch.customers]
@@ -284,7 +294,8 @@ def plan(batch: _Batch, clusters: Sequence[Sequence[int]], now) -> list[Planned]
         survivor, *others = _order(batch, live)
         kind = batch.customers[survivor].kind
         for duplicate in others:
-            if batch.customers[duplicate].kind != kind:
+            pair = (min(survivor, duplicate), max(survivor, duplicate))
+            if batch.customers[duplicate].kind != kind or pair in batch.rejected:
                 continue
             record = _plan_one(batch, survivor, duplicate, now)
             planned.append(

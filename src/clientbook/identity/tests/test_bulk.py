@@ -113,6 +113,26 @@ def test_a_cluster_merges_into_its_best_record_and_each_merge_undoes(
     assert open_pair.status == PairStatus.PENDING
 
 
+def test_a_rejected_pair_is_not_merged_through_a_chain(pair_of_records, weak):
+    survivor, duplicate = pair_of_records
+    third = _rich("张叁", weak, mobile="13700137000")
+    DuplicatePair.objects.create(
+        customer_a=survivor,
+        customer_b=third,
+        probability=0.9,
+        match_weight=3.0,
+        status=PairStatus.REJECTED,
+    )
+
+    (merge,) = bulk.merge_clusters(
+        clusters=[[survivor.pk, duplicate.pk, third.pk]], values_for=_values
+    )
+
+    assert merge.duplicate_id == duplicate.pk
+    third.refresh_from_db()
+    assert third.is_live
+
+
 def test_customers_no_longer_live_are_left_out(pair_of_records):
     survivor, duplicate = pair_of_records
     customer_merge(survivor=survivor, duplicate=duplicate)
