@@ -23,6 +23,7 @@ class ErrorCode(models.TextChoices):
     SMS_TOO_LONG = "sms_too_long"
     SMS_NO_OPT_OUT = "sms_no_opt_out"
     UNKNOWN_CODE = "unknown_code"
+    UNKNOWN_MESSAGE = "unknown_message"
     NOT_YOURS = "not_yours"
     BAD_SIGNATURE = "bad_signature"
     INVALID_FILE = "invalid_file"

@@ -301,6 +301,9 @@ class Member(models.Model):
         default=ContactStatus.PENDING,
     )
     contact = models.CharField(_("sent to"), max_length=300, blank=True)
+    # The provider's id of the message (SMS) or its Message-ID (e-mail):
+    # delivery receipts and bounces name it.
+    message_id = models.CharField(_("message id"), max_length=200, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
     error = models.CharField(_("error"), max_length=300, blank=True)
@@ -337,6 +340,11 @@ class Member(models.Model):
         ]
         indexes = [
             models.Index(fields=["campaign", "variant", "status"]),
+            models.Index(
+                fields=["message_id"],
+                condition=~Q(message_id=""),
+                name="campaign_member_message",
+            ),
             # Only call-list members are assigned to staff.
             models.Index(
                 fields=["assigned_to", "status"],

@@ -33,7 +33,9 @@ from clientbook.campaigns.models import (
 )
 from clientbook.campaigns.services import (
     campaign_source,
+    delivery_record,
     member_by_code,
+    member_by_message,
     response_record,
 )
 from clientbook.customers import normalise
@@ -45,6 +47,7 @@ from clientbook.privacy.services import consent_record
 SIGNATURE_HEADER = "X-Clientbook-Signature"
 # SMS replies that mean "no more messages".
 STOP_WORDS = {"T", "TD", "退订", "STOP", "UNSUBSCRIBE"}
+DELIVERY_EVENTS = ("delivered", "failed")
 
 
 def _member_or_none(code: str) -> Member | None:
@@ -138,8 +141,10 @@ def _error(code: str, message: str, status: int, **extra) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def webhook(request):
-    """A response by code ({"code", "kind", "occurred_at"?, "amount"?}) or
-    an SMS reply ({"from", "text"}), signed with the shared secret."""
+    """A response by code ({"code", "kind", "occurred_at"?, "amount"?}), an
+    SMS reply ({"from", "text"}) or a delivery receipt ({"event":
+    "delivered" | "failed", "message_id" or "code", "occurred_at"?,
+    "reason"?}), signed with the shared secret."""
     if not _signed(request):
         return _error(ErrorCode.BAD_SIGNATURE, _("The signature does not match."), 403)
     try:
@@ -149,6 +154,8 @@ def webhook(request):
     except ValueError:
         return _error(ErrorCode.INVALID_VALUE, _("The body is not a JSON object."), 400)
     try:
+        if "event" in data:
+            return JsonResponse(_receipt(data))
         if "from" in data:
             return JsonResponse(_sms_reply(data))
         return JsonResponse(_coded_response(data))
@@ -173,6 +180,31 @@ def _coded_response(data: dict) -> dict:
         note=str(data.get("note") or ""),
     )
     return {"response": str(response.uuid), "created": created}
+
+
+def _receipt(data: dict) -> dict:
+    event = str(data.get("event") or "").strip()
+    if event not in DELIVERY_EVENTS:
+        raise ValidationFailed(
+            ErrorCode.INVALID_VALUE,
+            _("“%(value)s” is not a delivery event (delivered, failed).")
+            % {"value": event},
+            field="event",
+            value=event,
+        )
+    message_id = str(data.get("message_id") or "").strip()
+    member = (
+        member_by_message(message_id)
+        if message_id
+        else member_by_code(data.get("code"))
+    )
+    member, changed = delivery_record(
+        member=member,
+        delivered=event == "delivered",
+        occurred_at=data.get("occurred_at") or None,
+        reason=str(data.get("reason") or ""),
+    )
+    return {"member": member.code, "status": member.status, "changed": changed}
 
 
 def _number(value) -> str:

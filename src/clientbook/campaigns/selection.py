@@ -320,10 +320,10 @@ def members_write(campaign: Campaign, arms: str) -> int:
         cursor.execute(
             f"INSERT INTO {Member._meta.db_table} (campaign_id, customer_id,"  # noqa: S608
             " segment_id, score, suppression, variant_id, wave, stratum, code,"
-            " status, contact, error, outcome, orders, revenue, margin)"
+            " status, contact, message_id, error, outcome, orders, revenue, margin)"
             " SELECT %s, s.customer_id, s.segment_id, s.score, s.suppression,"
             " a.variant_id, COALESCE(a.wave, ''), COALESCE(a.stratum, ''), a.code,"
-            " 'pending', '', '', '', 0, 0, 0"
+            " 'pending', '', '', '', '', 0, 0, 0"
             f" FROM {STAGE} s LEFT JOIN {arms} a ON a.customer_id = s.customer_id"
             # In customer order, the index on customer is written in order.
             " ORDER BY s.customer_id",

@@ -227,19 +227,20 @@ def addresses(channel: str, customer_ids: list[int]) -> dict[int, str]:
 
 
 def _deliver(channel: str, members: list[Member], send) -> dict[int, tuple]:
-    """member id → (status, contact, error, at). Sends one by one: a member
-    whose message fails does not stop the others."""
+    """member id → (status, contact, error, at, message id). Sends one by
+    one: a member whose message fails does not stop the others."""
     found = addresses(channel, [m.customer_id for m in members])
     results: dict[int, tuple] = {}
     for member in members:
         address = found.get(member.customer_id, "")
         try:
-            send(member, address)
+            message_id = str(send(member, address) or "")
         except Exception as exc:  # noqa: BLE001 (reported on the member)
             logger.warning("send to member %s failed: %s", member.pk, exc)
-            results[member.pk] = (ContactStatus.FAILED, address, str(exc), None)
+            results[member.pk] = (ContactStatus.FAILED, address, str(exc), None, "")
         else:
-            results[member.pk] = (ContactStatus.SENT, address, "", timezone.now())
+            sent = (ContactStatus.SENT, address, "", timezone.now(), message_id)
+            results[member.pk] = sent
     return results
 
 
@@ -271,12 +272,15 @@ def _finish(dispatch: Dispatch, channel: str, batch, results) -> None:
     """Writes the batch's results, the timeline entries and the counts."""
     by_id = {m.pk: m for m in batch}
     changed = []
-    for pk, (status, contact, error, at) in results.items():
+    for pk, (status, contact, error, at, message_id) in results.items():
         member = by_id[pk]
         member.status, member.contact = status, contact[:300]
         member.error, member.sent_at = error[:300], at
+        member.message_id = message_id[:200]
         changed.append(member)
-    Member.objects.bulk_update(changed, ["status", "contact", "error", "sent_at"])
+    Member.objects.bulk_update(
+        changed, ["status", "contact", "error", "sent_at", "message_id"]
+    )
     sent = [m for m in changed if m.status == ContactStatus.SENT]
     _timeline(dispatch, channel, sent)
     Dispatch.objects.filter(pk=dispatch.pk).update(

@@ -1007,6 +1007,46 @@ def member_by_code(code: str) -> Member:
     return member
 
 
+def member_by_message(message_id: str) -> Member:
+    """The member a sent message went to, by the provider's message id or
+    the e-mail's Message-ID (with or without its angle brackets)."""
+    found = Member.objects.select_related("campaign", "variant", "customer").filter(
+        message_id__in=[message_id, f"<{message_id.strip('<>')}>"]
+    )
+    member = found.first() if message_id else None
+    if member is None:
+        raise ValidationFailed(
+            ErrorCode.UNKNOWN_MESSAGE,
+            _("“%(value)s” is not the id of a message sent by a campaign.")
+            % {"value": message_id},
+            field="message_id",
+            value=message_id,
+        )
+    return member
+
+
+@transaction.atomic
+def delivery_record(
+    *, member: Member, delivered: bool, occurred_at=None, reason: str = ""
+) -> tuple[Member, bool]:
+    """A delivery receipt (`delivered`) or a bounce / failure report for a
+    sent message; returns the member and whether it changed. Receipts come late,
+    twice or out of order: a delivered message stays delivered unless a
+    bounce follows, and nothing unsent becomes delivered."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    at = _when(occurred_at)
+    if delivered and member.status == ContactStatus.SENT:
+        member.status, member.delivered_at = ContactStatus.DELIVERED, at
+        member.save(update_fields=["status", "delivered_at"])
+        return member, True
+    if not delivered and member.status in (ContactStatus.SENT, ContactStatus.DELIVERED):
+        member.status, member.delivered_at = ContactStatus.FAILED, None
+        member.error = (reason or _("Bounced"))[:300]
+        member.save(update_fields=["status", "delivered_at", "error"])
+        return member, True
+    return member, False
+
+
 def table_rows(path) -> list[dict]:
     """A response file's rows as dicts with lower-cased headers (CSV, XLSX
     or JSON Lines, through the import app's readers)."""

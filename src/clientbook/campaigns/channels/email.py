@@ -3,8 +3,11 @@ production): the variant's subject and body are Django templates filled in
 per member, sent as text and HTML with a List-Unsubscribe header (one click,
 RFC 8058)."""
 
+from email.utils import make_msgid
+
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.utils import DNS_NAME
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
@@ -55,6 +58,8 @@ def build(member, address: str) -> EmailMultiAlternatives:
             "List-Unsubscribe": f"<{one_click_link(member.code)}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "X-Clientbook-Code": member.code or "",
+            # Ours, so delivery receipts and bounces can name the member.
+            "Message-ID": make_msgid(idstring=member.code or None, domain=DNS_NAME),
         },
     )
     message.attach_alternative(

@@ -94,6 +94,9 @@ def test_personalised_mail_arrives_with_working_links(
     assert message["List-Unsubscribe"] == f"<{unsubscribe}one-click/>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert member.contact == "wang@example.com"
+    # the Message-ID bounces and receipts will name is kept on the member
+    assert message["Message-ID"] == member.message_id
+    assert member.code in member.message_id
 
     # the response link records a click and leads to the landing page
     path = re.search(r"https://cb\.example\.com(/c/\w+/)", text).group(1)

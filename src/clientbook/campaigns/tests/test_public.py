@@ -184,3 +184,31 @@ def test_other_sms_replies_are_replies(sms_member, client):
     response = Response.objects.get()
     assert (response.kind, response.note) == ("reply", "几点开门？")
     assert latest_consent(sms_member.customer) == "granted"
+
+
+def test_delivery_receipts_by_message_id_then_a_bounce(sms_member, client):
+    assert sms_member.status == "sent" and sms_member.message_id
+    receipt = {"event": "delivered", "message_id": sms_member.message_id}
+
+    first = post_signed(client, {**receipt, "occurred_at": "2026-11-01T10:00:00Z"})
+    again = post_signed(client, receipt)  # providers retry
+
+    assert first.json()["changed"] and not again.json()["changed"]
+    sms_member.refresh_from_db()
+    assert sms_member.status == "delivered"
+    assert sms_member.delivered_at.isoformat().startswith("2026-11-01T10:00")
+    bounce = {"event": "failed", "code": sms_member.code, "reason": "空号"}
+    assert post_signed(client, bounce).json()["status"] == "failed"
+    sms_member.refresh_from_db()
+    assert (sms_member.status, sms_member.error) == ("failed", "空号")
+    assert sms_member.delivered_at is None
+    # A late receipt does not bring a bounced message back.
+    assert not post_signed(client, receipt).json()["changed"]
+
+
+def test_delivery_receipt_errors_name_the_field(sms_member, client):
+    unknown = post_signed(client, {"event": "delivered", "message_id": "nope"})
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["field"] == "message_id"
+    bad = post_signed(client, {"event": "read", "code": sms_member.code})
+    assert bad.json()["error"]["field"] == "event"
