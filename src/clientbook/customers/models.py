@@ -250,8 +250,11 @@ HARD_IDENTIFIER_TYPES = (
 
 
 class Identifier(models.Model):
+    # No single-column indexes: imports write millions of identifiers, and
+    # the unique (customer, type, value) serves lookups by customer; by
+    # source, only deleting a source looks (rare, a scan is fine).
     customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="identifiers"
+        Customer, on_delete=models.CASCADE, related_name="identifiers", db_index=False
     )
     type = models.CharField(_("type"), max_length=12, choices=IdentifierType)
     value = models.CharField(_("value"), max_length=200, help_text=_("Normalised."))
@@ -260,7 +263,10 @@ class Identifier(models.Model):
     is_live = models.BooleanField(default=True, editable=False)
     is_verified = models.BooleanField(_("verified"), default=False)
     source = models.ForeignKey(
-        "privacy.Source", verbose_name=_("source"), on_delete=models.PROTECT
+        "privacy.Source",
+        verbose_name=_("source"),
+        on_delete=models.PROTECT,
+        db_index=False,
     )
     first_seen = models.DateTimeField(_("first seen"))
     last_seen = models.DateTimeField(_("last seen"))

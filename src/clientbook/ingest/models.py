@@ -121,7 +121,10 @@ class SourceRecord(models.Model):
     that source and a hash of the content last imported, so importing the
     same file again finds the same customer and changes nothing."""
 
-    source = models.ForeignKey("privacy.Source", on_delete=models.CASCADE)
+    # The unique (source, key) serves lookups by source.
+    source = models.ForeignKey(
+        "privacy.Source", on_delete=models.CASCADE, db_index=False
+    )
     key = models.CharField(max_length=200)
     customer = models.ForeignKey(
         "customers.Customer", on_delete=models.CASCADE, related_name="source_records"

@@ -162,7 +162,8 @@ class AuditEntry(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
-    action = models.CharField(_("action"), max_length=50, db_index=True)
+    # Indexed in Meta: db_index would add a LIKE index nobody uses.
+    action = models.CharField(_("action"), max_length=50)
     entity = models.CharField(_("entity"), max_length=50)
     entity_id = models.CharField(max_length=64)
     customer = models.ForeignKey(
@@ -181,7 +182,10 @@ class AuditEntry(models.Model):
         verbose_name = _("audit entry")
         verbose_name_plural = _("audit log")
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["entity", "entity_id"])]
+        indexes = [
+            models.Index(fields=["entity", "entity_id"]),
+            models.Index(fields=["action"], name="audit_action"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} {self.entity} {self.entity_id}"
