@@ -46,7 +46,7 @@ from clientbook.privacy.selectors import (
     source_list,
 )
 from clientbook.privacy.services import consent_record
-from clientbook.web.audit import action_label, audit_rows
+from clientbook.web.audit import action_label, audit_rows, related_names
 
 PHONE_TYPES = ["mobile", "landline"]
 # The 360 page opens with the newest entries; "show all" asks for the rest, so
@@ -107,14 +107,16 @@ def consent_grid(customer: Customer) -> list[dict[str, Any]]:
 
 
 def audit_entries(user, customer: Customer, limit: int) -> list[dict[str, Any]]:
+    entries = list(audit_list_for_customer(customer)[:limit])
+    names = related_names(entries)
     return [
         {
             "entry": entry,
             "label": action_label(entry.action),
-            "before": audit_rows(user, entry.before, entry.entity),
-            "after": audit_rows(user, entry.after, entry.entity),
+            "before": audit_rows(user, entry.before, entry.entity, names),
+            "after": audit_rows(user, entry.after, entry.entity, names),
         }
-        for entry in audit_list_for_customer(customer)[:limit]
+        for entry in entries
     ]
 
 

@@ -6,6 +6,7 @@ is masked by its type, and any other string shaped like a national ID or a
 phone number is masked too, so a new service cannot leak one by accident.
 """
 
+from collections import defaultdict
 from typing import Any
 
 from django.apps import apps
@@ -94,9 +95,14 @@ def field_label(model: type[models.Model], key: str) -> str:
     return str(getattr(field, "verbose_name", key)) if field else key
 
 
-def field_value(model: type[models.Model], key: str, value: Any) -> Any:
-    """A choice's label, or a stored timestamp in local time; else the value."""
+def field_value(
+    model: type[models.Model], key: str, value: Any, names: dict | None = None
+) -> Any:
+    """A choice's label, a related record's name (from `names`, see
+    `related_names`), or a stored timestamp in local time; else the value."""
     field = _field(model, key)
+    if field is not None and field.many_to_one and names:
+        return names.get((field.related_model, value), value)
     if field is not None and field.choices and isinstance(value, str):
         return dict(field.flatchoices).get(value, value)
     if isinstance(value, str) and "T" in value:
@@ -106,8 +112,29 @@ def field_value(model: type[models.Model], key: str, value: Any) -> Any:
     return value
 
 
-def audit_rows(user, data: Any, entity: str = "") -> list[tuple[str, Any]]:
-    """(label, value) pairs of one side of an audit entry, masked for `user`."""
+def related_names(entries) -> dict[tuple[type[models.Model], Any], str]:
+    """The names of the records audit entries name by id (a branch, a
+    source: snapshots store foreign keys as ids), one query per model."""
+    wanted: dict[type[models.Model], set] = defaultdict(set)
+    for entry in entries:
+        model = entity_model(entry.entity)
+        for side in (entry.before, entry.after):
+            for key, value in (side if isinstance(side, dict) else {}).items():
+                field = _field(model, key)
+                if field is not None and field.many_to_one and isinstance(value, int):
+                    wanted[field.related_model].add(value)
+    return {
+        (related, record.pk): str(record)
+        for related, ids in wanted.items()
+        for record in related._default_manager.filter(pk__in=ids)
+    }
+
+
+def audit_rows(
+    user, data: Any, entity: str = "", names: dict | None = None
+) -> list[tuple[str, Any]]:
+    """(label, value) pairs of one side of an audit entry, masked for `user`;
+    `names` from `related_names` show related records by name."""
     if not data:
         return []
     if not can_view_pii(user):
@@ -115,7 +142,10 @@ def audit_rows(user, data: Any, entity: str = "") -> list[tuple[str, Any]]:
     if not isinstance(data, dict):
         return [("", data)]
     model = entity_model(entity)
-    return [(field_label(model, k), field_value(model, k, v)) for k, v in data.items()]
+    return [
+        (field_label(model, k), field_value(model, k, v, names))
+        for k, v in data.items()
+    ]
 
 
 def audit_format(value: Any) -> str:

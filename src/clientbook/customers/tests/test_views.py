@@ -259,6 +259,17 @@ def test_360_page_shows_the_audit_log_with_actor(client, manager, zhang):
     assert "manager" in html
 
 
+def test_360_audit_log_names_related_records(client, manager, source, branch):
+    """Snapshots keep foreign keys as ids; the log shows the branch by name."""
+    client.force_login(manager)
+    client.post(reverse("customers:create"), _create_data(source, branch))
+    customer = Customer.objects.get(name="李四")
+    audit = client.get(detail_url(customer)).content.decode().split('id="audit"')[1]
+    branch_label = Customer._meta.get_field("branch").verbose_name
+    assert f"<li>{branch_label}: {branch}</li>" in audit
+    assert f"<li>{branch_label}: {branch.pk}</li>" not in audit
+
+
 # Create and edit ---------------------------------------------------------------
 
 
