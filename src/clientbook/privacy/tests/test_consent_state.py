@@ -50,9 +50,7 @@ def people(source, branch):
     return [customer_create(name=n, source=source, branch=branch) for n in "甲乙"]
 
 
-def test_the_latest_entry_is_the_state_whatever_order_entries_arrive_in(
-    people, source
-):
+def test_the_latest_entry_is_the_state_whatever_order_entries_arrive_in(people, source):
     a, b = people
     consent_record(
         customer=a,
