@@ -144,7 +144,8 @@ def webhook(request):
     """A response by code ({"code", "kind", "occurred_at"?, "amount"?}), an
     SMS reply ({"from", "text"}) or a delivery receipt ({"event":
     "delivered" | "failed", "message_id" or "code", "occurred_at"?,
-    "reason"?}), signed with the shared secret."""
+    "reason"?, "permanent"?: true for a hard bounce}), signed with the
+    shared secret."""
     if not _signed(request):
         return _error(ErrorCode.BAD_SIGNATURE, _("The signature does not match."), 403)
     try:
@@ -203,6 +204,7 @@ def _receipt(data: dict) -> dict:
         delivered=event == "delivered",
         occurred_at=data.get("occurred_at") or None,
         reason=str(data.get("reason") or ""),
+        permanent=data.get("permanent") is True,
     )
     return {"member": member.code, "status": member.status, "changed": changed}
 

@@ -1027,12 +1027,20 @@ def member_by_message(message_id: str) -> Member:
 
 @transaction.atomic
 def delivery_record(
-    *, member: Member, delivered: bool, occurred_at=None, reason: str = ""
+    *,
+    member: Member,
+    delivered: bool,
+    occurred_at=None,
+    reason: str = "",
+    permanent: bool = False,
 ) -> tuple[Member, bool]:
     """A delivery receipt (`delivered`) or a bounce / failure report for a
-    sent message; returns the member and whether it changed. Receipts come late,
-    twice or out of order: a delivered message stays delivered unless a
-    bounce follows, and nothing unsent becomes delivered."""
+    sent message; returns the member and whether it changed. Receipts come
+    late, twice or out of order: a delivered message stays delivered unless
+    a bounce follows, and nothing unsent becomes delivered. A `permanent`
+    failure (a hard bounce, a number that does not exist) puts the address
+    on the do-not-contact list for the channel, so no later selection or
+    send tries it again until staff lift it."""
     member = Member.objects.select_for_update().get(pk=member.pk)
     at = _when(occurred_at)
     if delivered and member.status == ContactStatus.SENT:
@@ -1043,8 +1051,24 @@ def delivery_record(
         member.status, member.delivered_at = ContactStatus.FAILED, None
         member.error = (reason or _("Bounced"))[:300]
         member.save(update_fields=["status", "delivered_at", "error"])
+        if permanent:
+            _undeliverable(member, member.error)
         return member, True
     return member, False
+
+
+def _undeliverable(member: Member, reason: str) -> None:
+    channel = member.variant.channel if member.variant else ""
+    listed = DoNotContact.objects.filter(
+        value=member.contact, channel=channel, lifted_at__isnull=True
+    )
+    if member.contact and channel and not listed.exists():
+        do_not_contact_add(
+            actor=None,
+            value=member.contact,
+            channel=channel,
+            reason=_("Undeliverable: %(reason)s") % {"reason": reason},
+        )
 
 
 def table_rows(path) -> list[dict]:

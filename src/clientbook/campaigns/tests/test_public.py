@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from clientbook.campaigns.models import Member, Response
+from clientbook.campaigns.models import DoNotContact, Member, Response
 from clientbook.campaigns.public import SIGNATURE_HEADER, signature
 from clientbook.campaigns.tests.test_sending import (
     SMS_BODY,
@@ -212,3 +212,22 @@ def test_delivery_receipt_errors_name_the_field(sms_member, client):
     assert unknown.json()["error"]["field"] == "message_id"
     bad = post_signed(client, {"event": "read", "code": sms_member.code})
     assert bad.json()["error"]["field"] == "event"
+
+
+def test_a_hard_bounce_keeps_the_number_out_of_later_campaigns(
+    sms_member, client, marketer
+):
+    bounce = {
+        "event": "failed",
+        "code": sms_member.code,
+        "reason": "空号",
+        "permanent": True,
+    }
+    assert post_signed(client, bounce).json()["changed"]
+    post_signed(client, bounce)  # a retry lists it once
+    [entry] = DoNotContact.objects.all()
+    assert (entry.value, entry.channel) == (sms_member.contact, "sms")
+    assert "空号" in entry.reason
+    again = running_campaign(marketer, [("A", "sms", "", SMS_BODY)], stage="plan")
+    member = Member.objects.get(campaign=again)
+    assert member.suppression == "do_not_contact"
