@@ -209,13 +209,14 @@ def _name_free(name: str, exclude: int | None = None) -> None:
         )
 
 
-def ensure_open(campaign: Campaign) -> None:
+def ensure_open(campaign: Campaign, *, lock: bool = False) -> None:
     """Selection, variants and assignment change only before the test or
     the execution starts: after that the assignment is what is measured.
-    The stage is read from the database, not from a possibly stale object."""
-    campaign.stage = Campaign.objects.values_list("stage", flat=True).get(
-        pk=campaign.pk
-    )
+    The stage is read from the database, not from a possibly stale object;
+    `lock` holds the campaign row to the end of the transaction, so two
+    selections of one campaign (a double click) run one after the other."""
+    rows = Campaign.objects.select_for_update() if lock else Campaign.objects
+    campaign.stage = rows.values_list("stage", flat=True).get(pk=campaign.pk)
     if campaign.stage not in OPEN_STAGES:
         raise ValidationFailed(
             ErrorCode.FROZEN,
@@ -508,7 +509,7 @@ def campaign_select(
             suppression), or a bad selection (the bad part named).
     """
     ensure_can_run(actor)
-    ensure_open(campaign)
+    ensure_open(campaign, lock=True)
     if selection is not None:
         campaign.selection = selection_validate(selection)
     if not campaign.selection:
@@ -527,25 +528,24 @@ def campaign_select(
     now = now or timezone.now()
     members_clear(campaign)
     bulk.work_mem_raise()
+    # On an error the rollback drops the staging table with the rest.
     stage_create()
-    try:
-        counts = members_stage(campaign, campaign.selection, channels, now)
-        counts.update(stage_counts())
-        ids, keys = _strata_keys(
-            Customer.objects.filter(pk__in=stage_eligible()).order_by("pk"),
-            [STRATA[name].removeprefix("customer__") for name in campaign.stratify_by],
-        )
-        rows = _arms(campaign, *_all_arms(campaign), ids, keys)
-        _write_coded(rows, lambda rows: _members_write(campaign, rows))
-        selection_record(
-            customers=Customer.objects.filter(pk__in=stage_eligible()),
-            purpose=campaign.name,
-            actor=actor,
-            at=now,
-            channel=",".join(channels),
-        )
-    finally:
-        stage_drop()
+    counts = members_stage(campaign, campaign.selection, channels, now)
+    counts.update(stage_counts())
+    ids, keys = _strata_keys(
+        Customer.objects.filter(pk__in=stage_eligible()).order_by("pk"),
+        [STRATA[name].removeprefix("customer__") for name in campaign.stratify_by],
+    )
+    rows = _arms(campaign, *_all_arms(campaign), ids, keys)
+    _write_coded(rows, lambda rows: _members_write(campaign, rows))
+    selection_record(
+        customers=Customer.objects.filter(pk__in=stage_eligible()),
+        purpose=campaign.name,
+        actor=actor,
+        at=now,
+        channel=",".join(channels),
+    )
+    stage_drop()
     campaign.selection_counts = counts
     campaign.selected_at = now
     campaign.assigned_at = now
@@ -623,11 +623,18 @@ def _write_coded(rows: list[tuple], write) -> None:
             with transaction.atomic():
                 write(rows)
             return
-        except IntegrityError:
-            if attempt == 2:
+        except IntegrityError as exc:
+            if attempt == 2 or not _code_clash(exc):
                 raise
             codes = _codes(len(rows))
             rows = [(*row[:-1], code) for row, code in zip(rows, codes, strict=True)]
+
+
+def _code_clash(exc: IntegrityError) -> bool:
+    """The unique response code was violated (PostgreSQL names the index,
+    SQLite the column)."""
+    text = str(exc)
+    return "campaign_member_code" in text or "campaigns_member.code" in text
 
 
 _ARMS = "campaign_arms"
@@ -659,7 +666,7 @@ def campaign_assign(*, campaign: Campaign, actor) -> dict[str, int]:
         ValidationFailed: frozen, not selected yet, or no variant.
     """
     ensure_can_run(actor)
-    ensure_open(campaign)
+    ensure_open(campaign, lock=True)
     if not campaign.selected_at:
         raise ValidationFailed(
             ErrorCode.NOT_SELECTED, _("Select the members first."), field="selection"

@@ -2,6 +2,7 @@ import datetime as dt
 from collections import Counter
 
 import pytest
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from clientbook.activity.models import Interaction
@@ -411,3 +412,17 @@ def test_a_segment_can_select_by_campaign_arm_and_response(marketer):
     assert matching(campaign=campaign.name, responded=True) == {member.customer_id}
     assert len(matching(campaign=campaign.name, arm="A", responded=False)) == 14
     assert matching(campaign="no such campaign") == set()
+
+
+def test_a_database_error_in_a_selection_is_reported_as_itself(marketer, monkeypatch):
+    """The staging table is not dropped in a `finally`: on PostgreSQL that
+    would run in the aborted transaction and hide the real error."""
+    reachable()
+
+    def broken(*args, **kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT no_such_column FROM campaign_stage")
+
+    monkeypatch.setattr(services, "members_stage", broken)
+    with pytest.raises(DatabaseError, match="no_such_column"):
+        ready_campaign(marketer)
