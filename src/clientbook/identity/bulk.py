@@ -30,13 +30,23 @@ from clientbook.customers.models import (
 )
 from clientbook.identity import merging
 from clientbook.identity.models import DedupeRun, DuplicatePair, Merge, PairStatus
-from clientbook.identity.survivorship import RULES, Facts, survivor_values
+from clientbook.identity.survivorship import (
+    RULES,
+    Facts,
+    survivor_key,
+    survivor_values,
+)
 from clientbook.privacy.models import AuditEntry, Source
 
 # Parameters of one UPDATE … FROM (VALUES …): within the 999 Django
 # assumes of SQLite.
 VALUES_PARAMS = 900
 PROFILE = ["name", "gender", "birth_date", "occupation", "employer", "position"]
+
+
+class Changed(Exception):
+    """What the batch read changed before it wrote (a pair rejected): the
+    batch is rolled back, for its merges to be made one at a time."""
 
 
 @dataclass
@@ -96,8 +106,13 @@ class Planned:
 
 
 def _read(ids: Sequence[int]) -> _Batch:
+    # Locked in id order (no deadlocks), only the customer rows: `of` keeps
+    # the joined sources unlocked, else every insert citing one waits.
     customers = (
-        Customer.objects.select_for_update().select_related("source").in_bulk(ids)
+        Customer.objects.select_for_update(of=("self",))
+        .select_related("source")
+        .order_by("pk")
+        .in_bulk(ids)
     )
     tables = []
     addresses = None
@@ -133,11 +148,17 @@ def _read(ids: Sequence[int]) -> _Batch:
         "customer_id", "tag_id"
     ):
         tags[owner].add(tag)
-    rejected = set(
-        DuplicatePair.objects.filter(
-            status=PairStatus.REJECTED, customer_a_id__in=ids, customer_b_id__in=ids
-        ).values_list("customer_a_id", "customer_b_id")
-    )
+    # The pairs between the batch's customers are locked too: a person
+    # cannot reject one while the batch merges its two customers (the
+    # rejection waits, then finds the pair decided).
+    rejected = {
+        (a, b)
+        for a, b, status in DuplicatePair.objects.select_for_update()
+        .filter(customer_a_id__in=ids, customer_b_id__in=ids)
+        .order_by("pk")
+        .values_list("customer_a_id", "customer_b_id", "status")
+        if status == PairStatus.REJECTED
+    }
     return _Batch(
         rejected=rejected,
         customers=customers,
@@ -181,12 +202,9 @@ def _facts(batch: _Batch, pk: int, *, completeness: bool = False) -> Facts:
 
 def _order(batch: _Batch, members: Iterable[int]) -> list[int]:
     """Survivor first: `survivor_order` over the whole cluster."""
-
-    def key(pk: int) -> tuple:
-        facts = _facts(batch, pk, completeness=True)
-        return (-facts.trust, -facts.completeness, facts.customer.created_at, pk)
-
-    return sorted(members, key=key)
+    return sorted(
+        members, key=lambda pk: survivor_key(_facts(batch, pk, completeness=True))
+    )
 
 
 def _move(batch: _Batch, table: _Table, rows: list[int], target: int) -> None:
@@ -281,10 +299,18 @@ def _plan_one(batch: _Batch, survivor: int, duplicate: int, now) -> dict:
     return record
 
 
+def _rejected_with(
+    rejected: set[tuple[int, int]], pk: int, group: Iterable[int]
+) -> bool:
+    """Whether a person said `pk` and one of `group` are two people."""
+    return any((min(pk, other), max(pk, other)) in rejected for other in group)
+
+
 def plan(batch: _Batch, clusters: Sequence[Sequence[int]], now) -> list[Planned]:
     """The merges of the clusters, survivor first, in memory. Members that
-    are no longer live, of another kind than the survivor or rejected as
-    its duplicate are left out."""
+    are no longer live, of another kind than the survivor or rejected with
+    the survivor or any member merged into it already are left out (they
+    stay for review or a later run)."""
     planned = []
     for members in clusters:
         live = [pk for pk in members if pk in batch.customers]
@@ -293,10 +319,13 @@ def plan(batch: _Batch, clusters: Sequence[Sequence[int]], now) -> list[Planned]
             continue
         survivor, *others = _order(batch, live)
         kind = batch.customers[survivor].kind
+        absorbed = [survivor]
         for duplicate in others:
-            pair = (min(survivor, duplicate), max(survivor, duplicate))
-            if batch.customers[duplicate].kind != kind or pair in batch.rejected:
+            if batch.customers[duplicate].kind != kind or _rejected_with(
+                batch.rejected, duplicate, absorbed
+            ):
                 continue
+            absorbed.append(duplicate)
             record = _plan_one(batch, survivor, duplicate, now)
             planned.append(
                 Planned(batch.customers[survivor], batch.customers[duplicate], record)
@@ -406,6 +435,9 @@ def _write_pairs(
     fresh, stale = [], []
     for (a, b), p in zip(keys, planned, strict=True):
         pair = existing.get((a, b)) or DuplicatePair(customer_a_id=a, customer_b_id=b)
+        if pair.status == PairStatus.REJECTED:
+            # Locked by `_read`, so only a pair made rejected since.
+            raise Changed(f"pair {a}, {b} was rejected while the batch ran")
         for name, value in values_for(p.survivor.pk, p.duplicate.pk).items():
             setattr(pair, name, value)
         pair.run, pair.status, pair.decided_at = run, PairStatus.MERGED, now
@@ -440,9 +472,11 @@ def _write_pairs(
         taken[index].append(pk)
         superseded.append(pk)
     for start in range(0, len(superseded), 900):
-        DuplicatePair.objects.filter(pk__in=superseded[start : start + 900]).update(
-            status=PairStatus.SUPERSEDED
-        )
+        # Still open: a pair with someone outside the batch (not locked) may
+        # have been rejected meanwhile, which stays.
+        DuplicatePair.objects.filter(
+            pk__in=superseded[start : start + 900], status=PairStatus.PENDING
+        ).update(status=PairStatus.SUPERSEDED)
     for index, (key, p) in enumerate(zip(keys, planned, strict=True)):
         p.record["pair"] = existing[key].pk
         p.record["pairs_superseded"] = sorted(taken.get(index, []))

@@ -5,6 +5,7 @@ class ErrorCode(models.TextChoices):
     SAME_CUSTOMER = "same_customer"
     KIND_MISMATCH = "kind_mismatch"
     NOT_LIVE = "not_live"
+    NOT_FOUND = "not_found"
     ALREADY_UNDONE = "already_undone"
     SURVIVOR_MERGED = "survivor_merged"
     IDENTIFIER_TAKEN = "identifier_taken"

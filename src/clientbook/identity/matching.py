@@ -215,7 +215,7 @@ def comparisons(extra_columns: Sequence[str] = ()) -> list[CustomComparison]:
 @dataclass(frozen=True)
 class BlockKey:
     """One blocking rule as a column of `customers_input`: the hash of its
-    parts where all are set and fewer than `cap` customers share it, else
+    parts where all are set and at most `cap` customers share it, else
     NULL (which joins nothing). A common name alone, or a common name and a
     birth year, would make blocks whose pairs grow with the square of their
     size; capping keeps the cost linear and leaves those customers to the

@@ -12,11 +12,18 @@ from typing import Any
 
 import duckdb
 from django.db import DatabaseError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clientbook.customers.models import Customer
-from clientbook.errors import AccessDenied, Conflict, ValidationFailed
+from clientbook.errors import (
+    AccessDenied,
+    ClientbookError,
+    Conflict,
+    NotFound,
+    ValidationFailed,
+)
 from clientbook.identity import bulk, frame, matching, merging
 from clientbook.identity.config import DedupeConfig
 from clientbook.identity.errors import ErrorCode
@@ -27,7 +34,11 @@ from clientbook.identity.models import (
     PairStatus,
     RunStatus,
 )
-from clientbook.identity.survivorship import survivor_order, survivor_values
+from clientbook.identity.survivorship import (
+    survivor_key,
+    survivor_order,
+    survivor_values,
+)
 from clientbook.org.access import ensure_can_edit, is_branch_scoped
 from clientbook.privacy.services import audit_record
 
@@ -40,9 +51,24 @@ def _ensure_can_merge(actor, *customers: Customer) -> None:
 
 
 def _locked(*customers: Customer) -> list[Customer]:
-    """Fresh copies of the customers, locked in id order (no deadlocks)."""
+    """Fresh copies of the customers, locked in id order (no deadlocks).
+    Only the customer rows: `of` leaves the joined sources unlocked.
+
+    Raises:
+        NotFound: a customer is gone.
+    """
     ids = sorted(c.pk for c in customers)
-    rows = Customer.objects.select_for_update().select_related("source").in_bulk(ids)
+    rows = (
+        Customer.objects.select_for_update(of=("self",))
+        .select_related("source")
+        .order_by("pk")
+        .in_bulk(ids)
+    )
+    for customer in customers:
+        if customer.pk not in rows:
+            raise NotFound(
+                ErrorCode.NOT_FOUND, _("No such customer."), value=str(customer.uuid)
+            )
     return [rows[c.pk] for c in customers]
 
 
@@ -141,7 +167,10 @@ def _close_pairs(merge, survivor, duplicate, pair, actor, now) -> None:
         customer_a=duplicate
     ) | DuplicatePair.objects.filter(status=PairStatus.PENDING, customer_b=duplicate)
     superseded = list(open_pairs.values_list("pk", flat=True))
-    DuplicatePair.objects.filter(pk__in=superseded).update(status=PairStatus.SUPERSEDED)
+    # Still open: one rejected meanwhile stays rejected.
+    DuplicatePair.objects.filter(pk__in=superseded, status=PairStatus.PENDING).update(
+        status=PairStatus.SUPERSEDED
+    )
     merge.record["pair"] = pair.pk
     merge.record["pairs_superseded"] = superseded
     merge.save(update_fields=["record"])
@@ -611,7 +640,7 @@ def _auto_merge(run, scored, sure, progress) -> set[int]:
         chunk = clusters[start : start + BULK_CLUSTERS]
         try:
             merges = bulk.merge_clusters(clusters=chunk, values_for=values_for, run=run)
-        except DatabaseError as exc:
+        except (DatabaseError, bulk.Changed) as exc:
             logger.warning("dedupe: bulk merge failed, one at a time: %s", exc)
             merges = _merge_one_by_one(chunk, values_for, run)
         merged.update(m.duplicate_id for m in merges)
@@ -621,35 +650,76 @@ def _auto_merge(run, scored, sure, progress) -> set[int]:
 
 
 def _merge_one_by_one(clusters, values_for, run) -> list[Merge]:
+    """What `bulk.plan` does, one merge a transaction: each cluster into its
+    best live record; a member no longer live (or gone), of another kind,
+    or rejected with the survivor or a member merged into it already is
+    left out, and a merge that fails is skipped."""
     merges = []
     for members in clusters:
         customers = Customer.objects.select_related("source").in_bulk(members)
-        survivor = None
-        for pk in members:
-            if survivor is None:
-                survivor = customers[pk]
+        live = [customers[pk] for pk in members if pk in customers]
+        live = [c for c in live if c.is_live]
+        if len(live) < 2:
+            continue
+        survivor, *others = sorted(
+            live, key=lambda c: survivor_key(merging.facts_for(c, completeness=True))
+        )
+        absorbed = [survivor.pk]
+        for duplicate in others:
+            if duplicate.kind != survivor.kind:
                 continue
-            survivor, duplicate = survivor_choose(a=survivor, b=customers[pk])
-            a, b = _ordered(survivor, duplicate)
             try:
                 with transaction.atomic():
-                    pair, _new = DuplicatePair.objects.update_or_create(
-                        customer_a_id=a,
-                        customer_b_id=b,
-                        defaults={
-                            "run": run,
-                            **values_for(survivor.pk, duplicate.pk),
-                        },
+                    merge = _merge_unless_rejected(
+                        survivor, duplicate, absorbed, values_for, run
                     )
-                    merges.append(
-                        customer_merge(
-                            survivor=survivor, duplicate=duplicate, pair=pair, run=run
-                        )
-                    )
-            except (ValidationFailed, Conflict, DatabaseError) as exc:
-                logger.warning("dedupe: merge of %s and %s skipped: %s", a, b, exc)
-            survivor.refresh_from_db()
+            except (ClientbookError, DatabaseError) as exc:
+                logger.warning(
+                    "dedupe: merge of %s into %s skipped: %s",
+                    duplicate.pk,
+                    survivor.pk,
+                    exc,
+                )
+                continue
+            if merge is not None:
+                merges.append(merge)
+                absorbed.append(duplicate.pk)
     return merges
+
+
+def _merge_unless_rejected(
+    survivor: Customer, duplicate: Customer, absorbed: list[int], values_for, run
+) -> Merge | None:
+    """Merges the two unless a person rejected `duplicate` with one of
+    `absorbed`; the pair is stored with the run's score, a rejected one is
+    left as it is."""
+    _locked(survivor, duplicate)  # customers first, as every merge does
+    pairs = list(
+        DuplicatePair.objects.select_for_update()
+        .filter(
+            Q(customer_a_id=duplicate.pk, customer_b_id__in=absorbed)
+            | Q(customer_b_id=duplicate.pk, customer_a_id__in=absorbed)
+        )
+        .order_by("pk")
+    )
+    if any(p.status == PairStatus.REJECTED for p in pairs):
+        logger.info(
+            "dedupe: %s not merged into %s: rejected with one of %s",
+            duplicate.pk,
+            survivor.pk,
+            absorbed,
+        )
+        return None
+    a, b = _ordered(survivor, duplicate)
+    pair = next(
+        (p for p in pairs if (p.customer_a_id, p.customer_b_id) == (a, b)),
+        DuplicatePair(customer_a_id=a, customer_b_id=b),
+    )
+    pair.run = run
+    for name, value in values_for(survivor.pk, duplicate.pk).items():
+        setattr(pair, name, value)
+    pair.save()
+    return customer_merge(survivor=survivor, duplicate=duplicate, pair=pair, run=run)
 
 
 @transaction.atomic

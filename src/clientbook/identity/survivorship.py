@@ -155,17 +155,19 @@ def survivor_values(survivor: Facts, duplicate: Facts) -> dict[str, Any]:
     return changes
 
 
+def survivor_key(facts: Facts) -> tuple:
+    """Sorts the best record first: the more trusted source, then the more
+    complete record, then the one created first."""
+    return (
+        -facts.trust,
+        -facts.completeness,
+        facts.customer.created_at,
+        facts.customer.pk,
+    )
+
+
 def survivor_order(a: Facts, b: Facts) -> tuple[Facts, Facts]:
     """(survivor, duplicate): the more trusted source, then the more complete
     record, then the one created first."""
-
-    def key(facts: Facts) -> tuple:
-        return (
-            -facts.trust,
-            -facts.completeness,
-            facts.customer.created_at,
-            facts.customer.pk,
-        )
-
-    first, second = sorted([a, b], key=key)
+    first, second = sorted([a, b], key=survivor_key)
     return first, second

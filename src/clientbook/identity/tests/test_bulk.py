@@ -1,15 +1,20 @@
 """The bulk merge path of a run's automatic merges does what `customer_merge`
 does one pair at a time, and each of its merges undoes exactly."""
 
-import pytest
-from django.db import transaction
+import threading
 
-from clientbook.identity import bulk
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from clientbook.customers.services import customer_archive
+from clientbook.identity import bulk, services
 from clientbook.identity.models import DuplicatePair, Merge, PairStatus
 from clientbook.identity.services import customer_merge, customer_unmerge
 from clientbook.identity.tests import test_merge
 from clientbook.identity.tests.test_merge import _rich, full_snapshot
 from clientbook.privacy.models import AuditEntry
+from clientbook.tests.factories import SourceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -143,3 +148,154 @@ def test_customers_no_longer_live_are_left_out(pair_of_records):
 
     assert merges == []
     assert Merge.objects.count() == 1
+
+
+def _rejected(a, b) -> DuplicatePair:
+    return DuplicatePair.objects.create(
+        customer_a=min(a, b, key=lambda c: c.pk),
+        customer_b=max(a, b, key=lambda c: c.pk),
+        probability=0.9,
+        match_weight=3.0,
+        status=PairStatus.REJECTED,
+    )
+
+
+def test_two_rejected_with_each_other_do_not_both_merge_into_the_survivor(
+    pair_of_records, weak
+):
+    survivor, duplicate = pair_of_records
+    third = _rich("张叁", weak, mobile="13700137000")
+    # sure pairs survivor~duplicate and survivor~third; a person said the
+    # duplicate and the third are two people
+    rejected = _rejected(duplicate, third)
+
+    (merge,) = bulk.merge_clusters(
+        clusters=[[survivor.pk, duplicate.pk, third.pk]], values_for=_values
+    )
+
+    assert (merge.survivor_id, merge.duplicate_id) == (survivor.pk, duplicate.pk)
+    third.refresh_from_db()
+    rejected.refresh_from_db()
+    assert third.is_live and rejected.status == PairStatus.REJECTED
+
+
+def test_one_at_a_time_merges_as_the_batch_would(pair_of_records, weak):
+    """The fallback of a failed batch: the best live record survives, and
+    what is rejected, gone or no longer live is left out."""
+    survivor, duplicate = pair_of_records
+    third = _rich("张叁", weak, mobile="13700137000")
+    rejected = _rejected(duplicate, third)
+    # the best record of all, but archived
+    archived = _rich("张三", SourceFactory(code="crm", trust=99), mobile="13600136000")
+    customer_archive(customer=archived)
+    gone = 10**9
+
+    merges = services._merge_one_by_one(
+        [[archived.pk, third.pk, duplicate.pk, gone, survivor.pk]], _values, None
+    )
+
+    assert [(m.survivor_id, m.duplicate_id) for m in merges] == [
+        (survivor.pk, duplicate.pk)
+    ]
+    for customer in (third, archived):
+        customer.refresh_from_db()
+        assert customer.merged_into_id is None
+    rejected.refresh_from_db()
+    assert rejected.status == PairStatus.REJECTED
+    pair = DuplicatePair.objects.get(merge=merges[0])
+    assert (pair.status, pair.probability) == (PairStatus.MERGED, 0.999)
+
+
+def test_one_at_a_time_never_merges_a_rejected_pair_through_a_chain(
+    pair_of_records, weak
+):
+    survivor, duplicate = pair_of_records
+    third = _rich("张叁", weak, mobile="13700137000")
+    rejected = _rejected(survivor, third)
+
+    merges = services._merge_one_by_one(
+        [[survivor.pk, duplicate.pk, third.pk]], _values, None
+    )
+
+    assert [m.duplicate_id for m in merges] == [duplicate.pk]
+    third.refresh_from_db()
+    rejected.refresh_from_db()
+    assert third.is_live and rejected.status == PairStatus.REJECTED
+
+
+def test_a_pair_rejected_after_the_batch_read_rolls_the_batch_back(
+    pair_of_records, monkeypatch
+):
+    survivor, duplicate = pair_of_records
+    pair = DuplicatePair.objects.create(
+        customer_a=survivor, customer_b=duplicate, probability=0.9, match_weight=3.0
+    )
+    read = bulk._read
+
+    def read_then_reject(ids):
+        batch = read(ids)
+        DuplicatePair.objects.filter(pk=pair.pk).update(status=PairStatus.REJECTED)
+        return batch
+
+    monkeypatch.setattr(bulk, "_read", read_then_reject)
+
+    with pytest.raises(bulk.Changed):
+        bulk.merge_clusters(clusters=[[survivor.pk, duplicate.pk]], values_for=_values)
+
+    assert not Merge.objects.exists()
+
+
+def test_the_batch_locks_only_customer_rows_in_id_order(pair_of_records):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no row locks")
+    survivor, duplicate = pair_of_records
+
+    with CaptureQueriesContext(connection) as queries:
+        bulk.merge_clusters(clusters=[[survivor.pk, duplicate.pk]], values_for=_values)
+
+    locking = [q["sql"] for q in queries if "FOR UPDATE" in q["sql"]]
+    customers = [sql for sql in locking if 'FROM "customers_customer"' in sql]
+    assert customers and all(
+        sql.endswith(
+            'ORDER BY "customers_customer"."id" ASC FOR UPDATE OF "customers_customer"'
+        )
+        for sql in customers
+    ), customers
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rejection_committing_while_the_batch_runs_is_kept(pair_of_records):
+    """PostgreSQL runs writers concurrently: a person rejecting the pair
+    while the batch reads it wins, and the batch does not merge the two."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers")
+    import psycopg
+
+    survivor, duplicate = pair_of_records
+    pair = DuplicatePair.objects.create(
+        customer_a=survivor, customer_b=duplicate, probability=0.9, match_weight=3.0
+    )
+    settings = connection.settings_dict
+    dsn = {
+        "dbname": settings["NAME"],
+        "user": settings["USER"],
+        "host": settings["HOST"],
+        "port": settings["PORT"] or 5432,
+    }
+    with psycopg.connect(**dsn) as rejecting:
+        rejecting.execute(
+            "UPDATE identity_duplicatepair SET status = 'rejected' WHERE id = %s",
+            [pair.pk],
+        )
+        # the batch waits for the rejection's commit
+        commit = threading.Timer(0.5, rejecting.commit)
+        commit.start()
+        merges = bulk.merge_clusters(
+            clusters=[[survivor.pk, duplicate.pk]], values_for=_values
+        )
+        commit.join()
+
+    assert merges == []
+    pair.refresh_from_db()
+    duplicate.refresh_from_db()
+    assert pair.status == PairStatus.REJECTED and duplicate.is_live
