@@ -154,17 +154,43 @@ def customer_update(
     tags: Iterable[str] | None = None,
     **changes: Any,
 ) -> Customer:
-    """Changes profile fields, custom values or tags; only changes are audited."""
+    """Changes profile fields, custom values or tags; only changes are audited.
+
+    The customer is read again, locked, and only the fields changed are
+    written: a copy loaded before a merge or an archive does not undo it.
+
+    Raises:
+        ValidationFailed: a field is invalid, or the customer was archived
+            or merged into another.
+    """
+    given = customer
+    customer = Customer.objects.select_for_update(of=("self",)).get(pk=given.pk)
     ensure_can_edit(actor, customer)
+    if not customer.is_live:
+        raise ValidationFailed(
+            ErrorCode.NOT_LIVE,
+            _("%(name)s is archived or merged already.") % {"name": customer},
+            value=str(customer.uuid),
+        )
     if changes.get("branch", customer.branch) != customer.branch:
         # Moving a customer to another branch is a change to both branches.
         ensure_can_edit(actor, Customer(branch=changes["branch"]))
     fields = _clean_profile(changes)
     before = snapshot(customer, AUDITED_FIELDS)
-    for field, value in fields.items():
-        setattr(customer, field, value)
+    keys = ("name_pinyin", "name_initials")
+    old_keys = [getattr(customer, f) for f in keys]
+    changed = [f for f, v in fields.items() if getattr(customer, f) != v]
+    for field in changed:
+        setattr(customer, field, fields[field])
     _set_name_keys(customer)
-    customer.save()
+    changed += [
+        f for f, old in zip(keys, old_keys, strict=True) if getattr(customer, f) != old
+    ]
+    changed.append("updated_at")
+    customer.save(update_fields=changed)
+    # The caller's copy as it would have been changed in place.
+    for field in changed:
+        setattr(given, field, getattr(customer, field))
     if custom_fields:
         before["custom_fields"] = custom_values_dict(customer)
         _custom_values_set(customer, custom_fields)

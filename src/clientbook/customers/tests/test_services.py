@@ -337,3 +337,51 @@ def test_value_summary_is_net_of_returns(source, branch):
     assert summary.order_count == 2
     assert summary.first_purchase == t
     assert summary.last_purchase == t + dt.timedelta(days=30)
+
+
+def test_an_edit_writes_only_what_it_changes(source, branch, manager):
+    customer = customer_create(name="午", source=source, branch=branch)
+    stale = Customer.objects.get(pk=customer.pk)
+    customer_update(customer=customer, actor=manager, occupation="教师")
+
+    # a form loaded before that edit changes another field
+    customer_update(customer=stale, actor=manager, employer="复旦大学")
+
+    customer.refresh_from_db()
+    assert (customer.occupation, customer.employer) == ("教师", "复旦大学")
+
+
+def test_an_edit_of_a_copy_loaded_before_a_merge_is_refused(source, branch, manager):
+    from clientbook.identity.services import customer_merge
+
+    survivor = customer_create(name="未", source=source, branch=branch)
+    duplicate = customer_create(
+        name="未", source=source, branch=branch, occupation="医生"
+    )
+    survivor_form = Customer.objects.get(pk=survivor.pk)
+    duplicate_form = Customer.objects.get(pk=duplicate.pk)
+    customer_merge(survivor=survivor, duplicate=duplicate)
+
+    # the duplicate's stale copy would write merged_into = NULL back
+    with pytest.raises(ValidationFailed) as err:
+        customer_update(customer=duplicate_form, actor=manager, occupation="教师")
+    assert err.value.code == "not_live"
+    # the survivor's stale copy keeps what the merge gave it
+    customer_update(customer=survivor_form, actor=manager, employer="复旦大学")
+
+    duplicate.refresh_from_db()
+    survivor.refresh_from_db()
+    assert duplicate.merged_into_id == survivor.pk
+    assert (survivor.occupation, survivor.employer) == ("医生", "复旦大学")
+
+
+def test_an_archived_customer_is_not_edited(source, branch, manager):
+    customer = customer_create(name="申", source=source, branch=branch)
+    stale = Customer.objects.get(pk=customer.pk)
+    customer_archive(customer=customer, actor=manager)
+
+    with pytest.raises(ValidationFailed):
+        customer_update(customer=stale, actor=manager, occupation="教师")
+
+    customer.refresh_from_db()
+    assert customer.archived_at is not None and customer.occupation == ""
