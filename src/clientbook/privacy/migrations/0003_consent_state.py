@@ -16,13 +16,26 @@ _LATEST = (
 )
 
 
+def _pg_lock(keys: str, mode: str) -> str:
+    """Locks the customers of `keys`, in id order. A new entry takes KEY
+    SHARE (writers of new entries don't wait for each other: their upsert
+    only moves forward); a recompute takes UPDATE, so it waits for any
+    transaction with an uncommitted new entry for those customers, and its
+    next statement, with a fresh snapshot, sees that entry. Without it a
+    merge's recompute could overwrite a concurrent withdrawal with an
+    older grant."""
+    return f"""
+    PERFORM 1 FROM customers_customer
+     WHERE id IN (SELECT customer_id FROM ({keys}) k) ORDER BY id FOR {mode};"""
+
+
 def _pg_recompute(touched: str) -> str:
     """Sets the state of every key in `touched` from the ledger again."""
     key = (
         "k.customer_id = {0}.customer_id AND k.channel = {0}.channel"
         " AND k.purpose = {0}.purpose"
     )
-    return f"""
+    return _pg_lock(touched, "UPDATE") + f"""
     WITH touched AS ({touched})
     DELETE FROM privacy_consentstate s USING touched k
      WHERE {key.format("s")} AND NOT EXISTS
@@ -48,6 +61,7 @@ POSTGRES = [
 CREATE FUNCTION privacy_consent_state_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    {_pg_lock(_KEYS.format("new_rows"), "KEY SHARE")}
     INSERT INTO privacy_consentstate AS s ({_COLUMNS})
     SELECT DISTINCT ON (customer_id, channel, purpose)
            customer_id, channel, purpose, status, occurred_at, id

@@ -4,6 +4,8 @@ deletions) leaves it equal to the latest entry per customer, channel and
 purpose."""
 
 import datetime as dt
+import threading
+import time
 
 import pytest
 from django.db import connection
@@ -34,15 +36,18 @@ def _from_ledger() -> dict:
     return latest
 
 
+def _fields(customer, status, days, channel="sms", purpose="marketing") -> dict:
+    return {
+        "customer": customer,
+        "channel": channel,
+        "purpose": purpose,
+        "status": status,
+        "occurred_at": T0 + dt.timedelta(days=days),
+    }
+
+
 def _entry(customer, source, status, days, channel="sms", purpose="marketing"):
-    return Consent(
-        customer=customer,
-        channel=channel,
-        purpose=purpose,
-        status=status,
-        occurred_at=T0 + dt.timedelta(days=days),
-        source=source,
-    )
+    return Consent(**_fields(customer, status, days, channel, purpose), source=source)
 
 
 @pytest.fixture
@@ -135,3 +140,48 @@ def test_raw_sql_writers_keep_it_too(people, source):
         )
     assert _state() == _from_ledger()
     assert {key[0] for key in _state()} == {a.pk, b.pk}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_merge_racing_a_withdrawal_keeps_the_withdrawal(source, branch):
+    """PostgreSQL runs writers concurrently: a merge moving an older grant
+    to a customer must not overwrite a withdrawal that another transaction
+    is committing for that customer at the same time."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers")
+    import psycopg
+
+    survivor, duplicate = (
+        customer_create(name=n, source=source, branch=branch) for n in "甲乙"
+    )
+    old = Consent.objects.create(**_fields(duplicate, "granted", 0), source=source)
+    Consent.objects.create(**_fields(survivor, "granted", 1), source=source)
+    settings = connection.settings_dict
+    dsn = {
+        "dbname": settings["NAME"],
+        "user": settings["USER"],
+        "host": settings["HOST"],
+        "port": settings["PORT"] or 5432,
+    }
+    with psycopg.connect(**dsn) as merging, psycopg.connect(**dsn) as withdrawing:
+        withdrawing.execute(
+            "INSERT INTO privacy_consent (customer_id, channel, purpose, status,"
+            " occurred_at, source_id, evidence, recorded_at)"
+            " VALUES (%s, 'sms', 'marketing', 'withdrawn', %s, %s, '', now())",
+            [survivor.pk, T0 + dt.timedelta(days=2), source.pk],
+        )
+        move = threading.Thread(
+            target=merging.execute,
+            args=(
+                "UPDATE privacy_consent SET customer_id = %s WHERE id = %s",
+                [survivor.pk, old.pk],
+            ),
+        )
+        move.start()
+        time.sleep(0.5)  # the move now waits for the withdrawal's commit
+        withdrawing.commit()
+        move.join()
+        merging.commit()
+    state = ConsentState.objects.get(customer=survivor, channel="sms")
+    assert state.status == "withdrawn"
+    assert _state() == _from_ledger()
