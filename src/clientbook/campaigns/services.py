@@ -527,6 +527,31 @@ def campaign_select(
         )
     now = now or timezone.now()
     members_clear(campaign)
+    counts = _members_select(campaign, channels, now, actor)
+    campaign.selection_counts = counts
+    campaign.selected_at = now
+    campaign.assigned_at = now
+    campaign.save(
+        update_fields=[
+            "selection",
+            "selection_counts",
+            "selected_at",
+            "assigned_at",
+            "updated_at",
+        ]
+    )
+    audit_record(
+        actor=actor,
+        action="campaign.select",
+        obj=campaign,
+        after={"selection": campaign.selection, "counts": counts},
+    )
+    return counts
+
+
+def _members_select(campaign: Campaign, channels, now, actor) -> dict[str, int]:
+    """Stages the selection, draws the arms of the eligible, writes the
+    members once and logs the selection; returns the counts."""
     bulk.work_mem_raise()
     # On an error the rollback drops the staging table with the rest.
     stage_create()
@@ -546,24 +571,6 @@ def campaign_select(
         channel=",".join(channels),
     )
     stage_drop()
-    campaign.selection_counts = counts
-    campaign.selected_at = now
-    campaign.assigned_at = now
-    campaign.save(
-        update_fields=[
-            "selection",
-            "selection_counts",
-            "selected_at",
-            "assigned_at",
-            "updated_at",
-        ]
-    )
-    audit_record(
-        actor=actor,
-        action="campaign.select",
-        obj=campaign,
-        after={"selection": campaign.selection, "counts": counts},
-    )
     return counts
 
 
