@@ -49,6 +49,9 @@ def test_build_a_segment_with_live_count(people, live_server, chromium):
 
     # and a nested group with one condition, its field changed to lifecycle stage
     page.click("#root > .seg-actions button:nth-child(2)")
+    # the group's first condition is gender M again: nobody is both; waiting
+    # for that count means the row re-rendered before it is changed
+    page.locator("#preview .seg-count[data-count='0']").wait_for()
     group_row = page.locator("#root-children .seg-group .seg-cond").first
     group_row.wait_for()
     group_row.locator("select[name$='-field']").select_option("lifecycle_stage")
