@@ -518,11 +518,15 @@ def test_restore_brings_an_archived_customer_back(client, manager, zhang):
     client.post(action_url(zhang, "archive"), {"reason": ""})
     zhang.refresh_from_db()
     assert zhang.archived_at is not None
-    assert "restore" in client.get(detail_url(zhang)).content.decode()
+    html = client.get(detail_url(zhang)).content.decode()
+    edit_url = reverse("customers:edit", args=[zhang.uuid])
+    assert "restore" in html
+    assert edit_url not in html  # an archived record is not edited
     response = client.post(action_url(zhang, "restore"))
     assert response.status_code == 302
     zhang.refresh_from_db()
     assert zhang.archived_at is None
+    assert edit_url in client.get(detail_url(zhang)).content.decode()
 
 
 def test_identifier_conflict_names_the_existing_customer(
