@@ -535,6 +535,19 @@ def _start(request, form, kind: str) -> bool:
     return True
 
 
+def _queue_posted(request, form, kind: str, queued: str, url: str):
+    """A posted start form: the redirect once the run is queued, the
+    refusal page for a user who may not, None to show the form's errors."""
+    try:
+        started = form.is_valid() and _start(request, form, kind)
+    except ClientbookError as exc:
+        return _refused(request, exc)
+    if not started:
+        return None
+    messages.success(request, queued)
+    return redirect(url)
+
+
 def _run_page(request, template: str, kind: str, form, **context) -> HttpResponse:
     """A page with its own start form: the current result and the latest run."""
     latest = selectors.run_latest(kind)
@@ -553,15 +566,15 @@ def offers(request):
     run = selectors.run_current(AnalysisKind.OFFERS)
     if request.method == "POST":
         form = OfferForm(request.POST)
-        try:
-            started = form.is_valid() and _start(request, form, AnalysisKind.OFFERS)
-        except ClientbookError as exc:
-            return _refused(request, exc)
-        if started:
-            messages.success(
-                request, _("The allocation is queued; the worker will run it.")
-            )
-            return redirect("analytics:offers")
+        done = _queue_posted(
+            request,
+            form,
+            AnalysisKind.OFFERS,
+            _("The allocation is queued; the worker will run it."),
+            "analytics:offers",
+        )
+        if done:
+            return done
     else:
         form = OfferForm(initial=_offer_initial(run))
     context: dict[str, Any] = {"run": run, "items": selectors.item_choices()}
@@ -618,15 +631,15 @@ def lookalikes(request):
     run = selectors.run_current(AnalysisKind.LOOKALIKE)
     if request.method == "POST":
         form = LookalikeForm(request.POST)
-        try:
-            started = form.is_valid() and _start(request, form, AnalysisKind.LOOKALIKE)
-        except ClientbookError as exc:
-            return _refused(request, exc)
-        if started:
-            messages.success(
-                request, _("The look-alike scoring is queued; the worker will run it.")
-            )
-            return redirect("analytics:lookalikes")
+        done = _queue_posted(
+            request,
+            form,
+            AnalysisKind.LOOKALIKE,
+            _("The look-alike scoring is queued; the worker will run it."),
+            "analytics:lookalikes",
+        )
+        if done:
+            return done
     else:
         initial = {
             "as_of": timezone.localdate(),
