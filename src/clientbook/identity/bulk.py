@@ -521,12 +521,7 @@ def _audit(merges: list[Merge]) -> None:
                 entity_id=str(merge.survivor_id),
                 customer_id=merge.survivor_id,
                 before=record["survivor_before"],
-                after={
-                    **record["survivor_after"],
-                    "merged_from": str(merge.duplicate.uuid),
-                    "merge": str(merge.uuid),
-                    "moved": {k: len(v) for k, v in record["moved"].items()},
-                },
+                after=merging.survivor_audit_after(merge, record),
             )
         )
         entries.append(

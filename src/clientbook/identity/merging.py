@@ -206,6 +206,17 @@ def _move_preferences(
     return forward, back
 
 
+def survivor_audit_after(merge, record: dict[str, Any]) -> dict[str, Any]:
+    """The "after" of a merge's audit entry on the survivor: its fields,
+    whom it absorbed, the merge, and how many rows of each table moved."""
+    return {
+        **record["survivor_after"],
+        "merged_from": str(merge.duplicate.uuid),
+        "merge": str(merge.uuid),
+        "moved": {k: len(v) for k, v in record["moved"].items()},
+    }
+
+
 def move_back(record: dict[str, Any], survivor: Customer, duplicate: Customer) -> None:
     """Undoes `move_rows` from its record. Rows changed since (moved again
     by someone, deleted) are left where they are."""

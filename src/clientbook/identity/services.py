@@ -183,12 +183,7 @@ def _audit_merge(merge: Merge, actor, record: dict) -> None:
         obj=merge.survivor,
         customer=merge.survivor,
         before=record["survivor_before"],
-        after={
-            **record["survivor_after"],
-            "merged_from": str(merge.duplicate.uuid),
-            "merge": str(merge.uuid),
-            "moved": {k: len(v) for k, v in record["moved"].items()},
-        },
+        after=merging.survivor_audit_after(merge, record),
     )
     audit_record(
         actor=actor,

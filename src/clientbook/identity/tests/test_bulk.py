@@ -14,6 +14,7 @@ from clientbook.identity.services import customer_merge, customer_unmerge
 from clientbook.identity.tests import test_merge
 from clientbook.identity.tests.test_merge import _rich, full_snapshot
 from clientbook.privacy.models import AuditEntry
+from clientbook.tests.concurrency import other_connection
 from clientbook.tests.factories import SourceFactory
 
 pytestmark = pytest.mark.django_db
@@ -269,20 +270,11 @@ def test_a_rejection_committing_while_the_batch_runs_is_kept(pair_of_records):
     while the batch reads it wins, and the batch does not merge the two."""
     if connection.vendor != "postgresql":
         pytest.skip("SQLite serialises writers")
-    import psycopg
-
     survivor, duplicate = pair_of_records
     pair = DuplicatePair.objects.create(
         customer_a=survivor, customer_b=duplicate, probability=0.9, match_weight=3.0
     )
-    settings = connection.settings_dict
-    dsn = {
-        "dbname": settings["NAME"],
-        "user": settings["USER"],
-        "host": settings["HOST"],
-        "port": settings["PORT"] or 5432,
-    }
-    with psycopg.connect(**dsn) as rejecting:
+    with other_connection() as rejecting:
         rejecting.execute(
             "UPDATE identity_duplicatepair SET status = 'rejected' WHERE id = %s",
             [pair.pk],

@@ -14,6 +14,7 @@ from clientbook.customers.services import customer_create
 from clientbook.identity.services import customer_merge, customer_unmerge
 from clientbook.privacy.models import Consent, ConsentState
 from clientbook.privacy.services import consent_record
+from clientbook.tests.concurrency import other_connection
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -149,21 +150,12 @@ def test_a_merge_racing_a_withdrawal_keeps_the_withdrawal(source, branch):
     is committing for that customer at the same time."""
     if connection.vendor != "postgresql":
         pytest.skip("SQLite serialises writers")
-    import psycopg
-
     survivor, duplicate = (
         customer_create(name=n, source=source, branch=branch) for n in "甲乙"
     )
     old = Consent.objects.create(**_fields(duplicate, "granted", 0), source=source)
     Consent.objects.create(**_fields(survivor, "granted", 1), source=source)
-    settings = connection.settings_dict
-    dsn = {
-        "dbname": settings["NAME"],
-        "user": settings["USER"],
-        "host": settings["HOST"],
-        "port": settings["PORT"] or 5432,
-    }
-    with psycopg.connect(**dsn) as merging, psycopg.connect(**dsn) as withdrawing:
+    with other_connection() as merging, other_connection() as withdrawing:
         withdrawing.execute(
             "INSERT INTO privacy_consent (customer_id, channel, purpose, status,"
             " occurred_at, source_id, evidence, recorded_at)"
