@@ -1,3 +1,5 @@
+import os
+import time
 import uuid
 
 from django.conf import settings
@@ -6,6 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from clientbook.privacy.masking import mask_identifier
+from clientbook.references import BULK_WRITTEN
 
 
 class CustomerKind(models.TextChoices):
@@ -46,11 +49,21 @@ class Tag(models.Model):
         return self.name
 
 
+def uuid7() -> uuid.UUID:
+    """A time-ordered UUID (RFC 9562 version 7: milliseconds since 1970, then
+    random bits). An import inserts a million customers: random (version 4)
+    keys land all over the unique index, each insert on a page of its own,
+    while these append at its end. Python has `uuid.uuid7` from 3.14 only."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
+    value &= ~(0xF000 << 64 | 0xC000 << 48)  # version and variant bits cleared
+    return uuid.UUID(int=value | 0x7000 << 64 | 0x8000 << 48)
+
+
 class Customer(models.Model):
     """One person or organisation the company knows. Never hard-deleted:
     archived (`archived_at`) or merged into another (`merged_into`)."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    uuid = models.UUIDField(default=uuid7, unique=True, editable=False)
     kind = models.CharField(
         _("kind"), max_length=12, choices=CustomerKind, default=CustomerKind.INDIVIDUAL
     )
@@ -74,6 +87,8 @@ class Customer(models.Model):
         choices=LifecycleStage,
         default=LifecycleStage.PROSPECT,
     )
+    # Indexes: see Meta (an import inserts a million customers; each index
+    # entry is work, and most owners and merges are empty).
     branch = models.ForeignKey(
         "org.Branch",
         verbose_name=_("branch"),
@@ -81,6 +96,7 @@ class Customer(models.Model):
         null=True,
         blank=True,
         related_name="customers",
+        db_index=False,
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -89,6 +105,7 @@ class Customer(models.Model):
         null=True,
         blank=True,
         related_name="owned_customers",
+        db_index=False,
     )
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True)
     notes = models.TextField(_("notes"), blank=True)
@@ -97,6 +114,7 @@ class Customer(models.Model):
         verbose_name=_("source of first capture"),
         on_delete=models.PROTECT,
         related_name="+",
+        **BULK_WRITTEN,
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -108,6 +126,7 @@ class Customer(models.Model):
         null=True,
         blank=True,
         related_name="merged_duplicates",
+        db_index=False,
     )
 
     class Meta:
@@ -115,6 +134,16 @@ class Customer(models.Model):
         verbose_name_plural = _("customers")
         permissions = [("view_pii", _("Can see national ID and phone numbers"))]
         indexes = [
+            models.Index(
+                fields=["owner"],
+                condition=Q(owner__isnull=False),
+                name="customer_owner",
+            ),
+            models.Index(
+                fields=["merged_into"],
+                condition=Q(merged_into__isnull=False),
+                name="customer_merged_into",
+            ),
             models.Index(
                 fields=["name"],
                 name="customer_name_prefix",
@@ -254,7 +283,11 @@ class Identifier(models.Model):
     # the unique (customer, type, value) serves lookups by customer; by
     # source, only deleting a source looks (rare, a scan is fine).
     customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="identifiers", db_index=False
+        Customer,
+        on_delete=models.CASCADE,
+        related_name="identifiers",
+        db_index=False,
+        **BULK_WRITTEN,
     )
     type = models.CharField(_("type"), max_length=12, choices=IdentifierType)
     value = models.CharField(_("value"), max_length=200, help_text=_("Normalised."))
@@ -267,6 +300,7 @@ class Identifier(models.Model):
         verbose_name=_("source"),
         on_delete=models.PROTECT,
         db_index=False,
+        **BULK_WRITTEN,
     )
     first_seen = models.DateTimeField(_("first seen"))
     last_seen = models.DateTimeField(_("last seen"))
@@ -300,7 +334,7 @@ class AddressType(models.TextChoices):
 
 class Address(models.Model):
     customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="addresses"
+        Customer, on_delete=models.CASCADE, related_name="addresses", **BULK_WRITTEN
     )
     type = models.CharField(
         _("type"), max_length=10, choices=AddressType, default=AddressType.HOME
@@ -314,7 +348,11 @@ class Address(models.Model):
     raw = models.TextField(_("as written"), blank=True)
     is_valid = models.BooleanField(_("valid"), default=True)
     source = models.ForeignKey(
-        "privacy.Source", verbose_name=_("source"), on_delete=models.PROTECT
+        "privacy.Source",
+        verbose_name=_("source"),
+        on_delete=models.PROTECT,
+        db_index=False,  # sources are few: an index would not narrow much
+        **BULK_WRITTEN,
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -334,13 +372,17 @@ class Preference(models.Model):
     """What a customer likes: "drink: carrot juice", "room: high floor"."""
 
     customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="preferences"
+        Customer, on_delete=models.CASCADE, related_name="preferences", **BULK_WRITTEN
     )
     category = models.CharField(_("category"), max_length=50, blank=True)
     key = models.CharField(_("key"), max_length=100)
     value = models.CharField(_("value"), max_length=300)
     source = models.ForeignKey(
-        "privacy.Source", verbose_name=_("source"), on_delete=models.PROTECT
+        "privacy.Source",
+        verbose_name=_("source"),
+        on_delete=models.PROTECT,
+        db_index=False,  # sources are few: an index would not narrow much
+        **BULK_WRITTEN,
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -362,13 +404,17 @@ class KeyDateKind(models.TextChoices):
 
 class KeyDate(models.Model):
     customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="key_dates"
+        Customer, on_delete=models.CASCADE, related_name="key_dates", **BULK_WRITTEN
     )
     kind = models.CharField(_("kind"), max_length=12, choices=KeyDateKind)
     date = models.DateField(_("date"))
     label = models.CharField(_("label"), max_length=100, blank=True)
     source = models.ForeignKey(
-        "privacy.Source", verbose_name=_("source"), on_delete=models.PROTECT
+        "privacy.Source",
+        verbose_name=_("source"),
+        on_delete=models.PROTECT,
+        db_index=False,  # sources are few: an index would not narrow much
+        **BULK_WRITTEN,
     )
 
     class Meta:

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from clientbook.references import BULK_WRITTEN
+
 
 class ImportKind(models.TextChoices):
     CUSTOMERS = "customers", _("Customers")
@@ -123,14 +125,19 @@ class SourceRecord(models.Model):
 
     # The unique (source, key) serves lookups by source.
     source = models.ForeignKey(
-        "privacy.Source", on_delete=models.CASCADE, db_index=False
+        "privacy.Source", on_delete=models.CASCADE, db_index=False, **BULK_WRITTEN
     )
     key = models.CharField(max_length=200)
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.CASCADE, related_name="source_records"
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="source_records",
+        **BULK_WRITTEN,
     )
     content_hash = models.CharField(max_length=64)
-    job = models.ForeignKey(ImportJob, null=True, on_delete=models.SET_NULL)
+    job = models.ForeignKey(
+        ImportJob, null=True, on_delete=models.SET_NULL, **BULK_WRITTEN
+    )
     last_seen = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from clientbook.references import BULK_WRITTEN
+
 
 class SourceKind(models.TextChoices):
     REGISTRATION = "registration", _("Registration")
@@ -73,7 +75,11 @@ class Consent(models.Model):
     the current state of a channel × purpose is the latest entry."""
 
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.CASCADE, related_name="consents"
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="consents",
+        db_index=False,  # consent_latest leads with it
+        **BULK_WRITTEN,
     )
     channel = models.CharField(
         _("channel"), max_length=10, choices=ConsentChannel.choices
@@ -84,7 +90,11 @@ class Consent(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=ConsentStatus.choices)
     occurred_at = models.DateTimeField(_("when"))
     source = models.ForeignKey(
-        Source, verbose_name=_("source"), on_delete=models.PROTECT
+        Source,
+        verbose_name=_("source"),
+        on_delete=models.PROTECT,
+        db_index=False,  # sources are few: an index would not narrow much
+        **BULK_WRITTEN,
     )
     evidence = models.TextField(_("evidence"), blank=True)
     recorded_by = models.ForeignKey(
@@ -161,6 +171,7 @@ class AuditEntry(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        **BULK_WRITTEN,
     )
     # Indexed in Meta: db_index would add a LIKE index nobody uses.
     action = models.CharField(_("action"), max_length=50)
