@@ -95,6 +95,13 @@ MAPPING = {
 }
 
 
+def _valid_mobile(number: str) -> bool:
+    try:
+        return normalise.phone(number)[1] == "mobile"
+    except normalise.NormaliseError:
+        return False
+
+
 def people(count: int, *, seed: int = 7) -> list[Person]:
     fake = Faker("zh_CN")
     fake.seed_instance(seed)
@@ -104,8 +111,11 @@ def people(count: int, *, seed: int = 7) -> list[Person]:
         nid = fake.ssn(min_age=18, max_age=80)
         mobile = fake.phone_number()
         # Both are hard identifiers: one holder each (Faker repeats itself
-        # in a million people).
+        # in a million people). Faker also draws from prefixes the numbering
+        # plan has since withdrawn (149 in phonenumbers 9): those are left out.
         if mobile in mobiles or nid in nids or nid[6:8] != "19":
+            continue
+        if not _valid_mobile(mobile):
             continue
         mobiles.add(mobile)
         nids.add(nid)
