@@ -163,7 +163,7 @@ class _Peak(threading.Thread):
         self.backends: dict[int, float] = {}  # pid → CPU seconds last seen
 
     def run(self) -> None:
-        conn = psycopg.connect(PG + "test", autocommit=True) if self.db else None
+        conn = psycopg.connect(PG + "postgres", autocommit=True) if self.db else None
         while Path(f"/proc/{self.pid}").exists():
             self.peak = max(self.peak, _tree_rss_kb(self.pid))
             if conn is not None:
@@ -249,12 +249,13 @@ def _head(source: Path, target: Path, rows: int) -> None:
 
 
 def fresh_pg(db: str) -> None:
-    with psycopg.connect(PG + "test", autocommit=True) as conn:
+    with psycopg.connect(PG + "postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {db}")
         conn.execute(f"CREATE DATABASE {db}")
 
 
 def main() -> None:
+    global PG
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
@@ -268,7 +269,13 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, help="parsing processes (default: one per core)"
     )
+    parser.add_argument(
+        "--pg",
+        default=PG,
+        help="PostgreSQL server URL ending in / (bench/pg-tuned.sh starts a tuned one)",
+    )
     args = parser.parse_args()
+    PG = args.pg
     if args.workers is not None:
         os.environ["CLIENTBOOK_IMPORT_WORKERS"] = str(args.workers)
     work = Path(tempfile.mkdtemp(prefix="cb-import-"))
@@ -290,6 +297,7 @@ def main() -> None:
         results["sqlite"]["rows"] = args.sqlite_rows or args.rows
     fresh_pg("cb_bench_import")
     results["copy_seconds"] = copy_baseline(path, "cb_bench_import")
+    results["server"] = server_settings()
     env = {
         **os.environ,
         "DATABASE_URL": PG + "cb_bench_import",
@@ -302,8 +310,18 @@ def main() -> None:
     (OUT / f"import_{args.rows}.json").write_text(json.dumps(results, indent=2))
 
 
+def server_settings() -> str:
+    """What decides how the server copes with indexes larger than memory."""
+    names = ["shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_compression"]
+    with psycopg.connect(PG + "postgres") as conn:
+        return ", ".join(
+            f"{n} {conn.execute(f'SHOW {n}').fetchone()[0]}" for n in names
+        )
+
+
 def report(results: dict) -> None:
     rows, copy = results["rows"], results["copy_seconds"]
+    print(f"\nPostgreSQL: {results['server']}")
     print(
         "\n| run | rows | seconds | rows/s | CPU µs/row: tree (+ server) "
         "| peak RSS MB (tree) | × COPY | load before/after |"

@@ -86,7 +86,9 @@ class CustomerRecord:
         raw row (the importer read it and puts it back, see `with_raw`) and
         without its empty fields. Unpickling records was a fifth of the
         importer's time."""
-        state = {k: v for k, v in self.__dict__.items() if v and k != "raw"}
+        state = {k: v for k, v in self.__dict__.items() if v and k not in _UNSENT}
+        if self.address_row is not None:
+            del state["address"]  # the row says it all
         return (_rebuilt, (self.row_number, state))
 
     def source_key(self) -> str:
@@ -111,6 +113,11 @@ class CustomerRecord:
             content = _CANONICAL.encode(self.raw)
             self._hash = hashlib.sha256(content.encode()).hexdigest()
         return self._hash
+
+
+# Not sent back from a worker: the importer has the raw row, the row number
+# comes apart and the hard identifiers are cheaper to pick again than to send.
+_UNSENT = frozenset({"raw", "row_number", "_hard"})
 
 
 def _rebuilt(row_number: int, state: dict) -> CustomerRecord:
