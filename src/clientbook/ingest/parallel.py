@@ -11,6 +11,7 @@ ever parse ahead a few chunks (`AHEAD` per worker), which bounds memory.
 
 import contextlib
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
@@ -30,13 +31,41 @@ _inherited: list = []  # database connections the fork copied; see _start
 def workers(rows: int) -> int:
     """How many parsing processes an import of about `rows` rows uses (0:
     parse in the importing process)."""
-    from clientbook.ingest.launch import sync_row_limit
-
     default = int(os.environ.get("CLIENTBOOK_IMPORT_WORKERS", os.cpu_count() or 1))
     count = settings.CLIENTBOOK.get("IMPORT_WORKERS", default)
     # Files a web request imports itself never fork: a threaded web server
     # is no process to fork from.
-    return count if count > 1 and rows > max(MIN_ROWS, sync_row_limit()) else 0
+    return count if count > 1 and rows > _in_process_rows() else 0
+
+
+def _in_process_rows() -> int:
+    from clientbook.ingest.launch import sync_row_limit
+
+    return max(MIN_ROWS, sync_row_limit())
+
+
+@contextlib.contextmanager
+def collections_between_chunks(rows: int) -> Iterator[Callable[[], None]]:
+    """Python's cycle collector, run between chunks rather than every 700
+    allocations: an importer holding chunks of records spent a quarter of
+    its time in it, walking the same live objects again and again
+    (profiled: 55 → 41 µs a row). Records hold no cycles, so freeing a
+    chunk's few cyclic leftovers after it is enough. Yields what to call
+    after each chunk. Only for files too big for a web request: the
+    collector's switch is the whole process's, threads of a web server
+    included."""
+    if rows <= _in_process_rows():
+        yield lambda: None
+        return
+    enabled = gc.isenabled()
+    gc.freeze()  # what exists now (Django, the app) is never walked
+    gc.disable()
+    try:
+        yield lambda: gc.collect(1)
+    finally:
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 def parse_ahead(
@@ -64,6 +93,10 @@ def _start(parse: Callable, parent: int) -> None:
     global _parse
     _parse = parse
     _die_with_parent(parent)
+    # As in the importer (collections_between_chunks); freezing what the
+    # fork inherited also keeps the collector from copying its pages.
+    gc.freeze()
+    gc.disable()
     # The fork copied the importer's open database connections. Closing one
     # here would end the importer's session, so they are put aside unused
     # (workers never query) and a query, if any, opens its own connection.
@@ -81,4 +114,5 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _run(chunk: list) -> list:
+    gc.collect(1)  # the chunk before's leftovers
     return _parse(chunk)

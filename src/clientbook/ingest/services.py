@@ -258,11 +258,14 @@ def _rows(job: ImportJob) -> Iterator:
     return ((n, raw) for n, raw in table.rows if n > job.rows_done)
 
 
+def _remaining(job: ImportJob) -> int:
+    return max((job.rows_total or 0) - job.rows_done, 0)
+
+
 def _parsed(job: ImportJob, steps: Steps) -> Iterator[tuple[list, list]]:
     """The job's chunks with their records, parsed ahead by worker processes
     when the file is big enough."""
-    remaining = max((job.rows_total or 0) - job.rows_done, 0)
-    processes = parallel.workers(remaining) if steps.parallel else 0
+    processes = parallel.workers(_remaining(job)) if steps.parallel else 0
     chunks = steps.chunks(_rows(job))
     for chunk, records in parallel.parse_ahead(steps.read, chunks, processes=processes):
         yield chunk, with_raw(chunk, records) if processes else records
@@ -271,15 +274,17 @@ def _parsed(job: ImportJob, steps: Steps) -> Iterator[tuple[list, list]]:
 def _run(job: ImportJob, progress: Progress | None) -> None:
     ctx = _context(job)
     steps = _steps(job, ctx)
-    for chunk, records in _parsed(job, steps):
-        with transaction.atomic():
-            _relaxed_commit()
-            result = steps.apply(ctx, records)
-            _save_rejects(job, result)
-            _count(job, result, read=len(chunk), last_row=chunk[-1][0])
-        job.refresh_from_db()
-        if progress:
-            progress(job)
+    with parallel.collections_between_chunks(_remaining(job)) as collect:
+        for chunk, records in _parsed(job, steps):
+            with transaction.atomic():
+                _relaxed_commit()
+                result = steps.apply(ctx, records)
+                _save_rejects(job, result)
+                _count(job, result, read=len(chunk), last_row=chunk[-1][0])
+            job.refresh_from_db()
+            if progress:
+                progress(job)
+            collect()
 
 
 def _relaxed_commit() -> None:
@@ -299,7 +304,10 @@ def _dry_run(job: ImportJob, progress: Progress | None) -> None:
     steps = _steps(job, ctx)
     total, rejects = ChunkResult(), []
     read = last = 0
-    with transaction.atomic():
+    with (
+        transaction.atomic(),
+        parallel.collections_between_chunks(_remaining(job)) as collect,
+    ):
         for chunk, records in _parsed(job, steps):
             result = steps.apply(ctx, records)
             for name in ("created", "updated", "unchanged", "merged"):
@@ -309,6 +317,7 @@ def _dry_run(job: ImportJob, progress: Progress | None) -> None:
             if progress:
                 job.read, job.rows_done = read, last
                 progress(job)
+            collect()
         transaction.set_rollback(True)
     total.rejected = rejects
     with transaction.atomic():

@@ -461,3 +461,20 @@ def test_reject_report_cannot_run_formulas_but_keeps_phones_and_amounts(
     assert rows["1"][6] == "'@SUM(A1)"
     assert rows["2"][5:] == ["+86 12", "-12.00"]
     assert job.rows_total == 2
+
+
+def test_keys_with_quotes_backslashes_and_braces_are_found_again(tmp_path, source):
+    # given: source ids and membership numbers as some systems write them
+    awkward = ['A"1', "B\\2", "{C,3}", "D 4", "NULL"]
+    rows = [[f"客户{i}", value, value] for i, value in enumerate(awkward)]
+    path = write_csv(tmp_path / "ids.csv", ["姓名", "客户编号", "会员卡号"], rows)
+    first = run(path, source)
+    # when: the same file again
+    again = run(
+        write_csv(tmp_path / "ids2.csv", ["姓名", "客户编号", "会员卡号"], rows), source
+    )
+    # then: every row is found by its key, none created twice
+    assert (first.created, again.created, again.unchanged) == (5, 0, 5)
+    assert sorted(
+        Identifier.objects.filter(type="membership").values_list("value", flat=True)
+    ) == sorted(awkward)

@@ -3,6 +3,7 @@ same order, as parsing in the importing process."""
 
 import csv
 import datetime as dt
+import gc
 
 import pytest
 
@@ -75,3 +76,19 @@ def test_an_import_with_workers_writes_what_one_without_writes(
     assert Customer.objects.count() == 40
     assert Customer.objects.get(name="客户0").birth_date == dt.date(1950, 9, 18)
     assert Address.objects.filter(city="杭州市").count() == 40
+
+
+def test_a_big_import_runs_the_collector_between_chunks_and_restores_it(settings):
+    # given: imports bigger and not bigger than a web request imports itself
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_SYNC_ROWS": 10**5}
+    seen = []
+    # when
+    with parallel.collections_between_chunks(10**5 + 1) as collect:
+        seen.append(gc.isenabled())
+        collect()
+    with parallel.collections_between_chunks(10**5):
+        seen.append(gc.isenabled())
+    # then: off inside the big one only, and on again after
+    assert seen == [False, True]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
