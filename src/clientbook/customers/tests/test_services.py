@@ -1,11 +1,18 @@
 import datetime as dt
+import time
+import uuid
 from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
 from django.utils import translation
 
-from clientbook.customers.models import Customer, CustomFieldValue, Identifier
+from clientbook.customers.models import (
+    Customer,
+    CustomFieldValue,
+    Identifier,
+    uuid7,
+)
 from clientbook.customers.selectors import customer_search, customer_value_summary
 from clientbook.customers.services import (
     custom_field_define,
@@ -385,3 +392,16 @@ def test_an_archived_customer_is_not_edited(source, branch, manager):
 
     customer.refresh_from_db()
     assert customer.archived_at is not None and customer.occupation == ""
+
+
+def test_customer_uuids_are_version_7_and_follow_creation_order(source, manager):
+    # given customers created one after another
+    made = []
+    for name in ("甲", "乙", "丙"):
+        made.append(customer_create(name=name, source=source, actor=manager).uuid)
+        time.sleep(0.002)  # the order is by millisecond
+    # then: RFC 9562 version 7, sorted as created (the unique index appends)
+    assert [u.version for u in made] == [7, 7, 7]
+    assert {u.variant for u in made} == {uuid.RFC_4122}
+    assert made == sorted(made)
+    assert len({uuid7() for _ in range(10_000)}) == 10_000
