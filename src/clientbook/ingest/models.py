@@ -135,8 +135,8 @@ class SourceRecord(models.Model):
         **BULK_WRITTEN,
     )
     content_hash = models.CharField(max_length=64)
-    job = models.ForeignKey(
-        ImportJob, null=True, on_delete=models.SET_NULL, **BULK_WRITTEN
+    job = models.ForeignKey(  # which job last saw it; no one looks up by job
+        ImportJob, null=True, on_delete=models.SET_NULL, db_index=False, **BULK_WRITTEN
     )
     last_seen = models.DateTimeField(auto_now=True)
 
