@@ -53,7 +53,10 @@ def uuid7() -> uuid.UUID:
     """A time-ordered UUID (RFC 9562 version 7: milliseconds since 1970, then
     random bits). An import inserts a million customers: random (version 4)
     keys land all over the unique index, each insert on a page of its own,
-    while these append at its end. Python has `uuid.uuid7` from 3.14 only."""
+    while these append at its end. Python has `uuid.uuid7` from 3.14 only
+    (migrations name this function: keep it). The UUID tells when the
+    customer was created, as `created_at` does; it is no secret token (74
+    random bits still make it unguessable)."""
     value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
     value &= ~(0xF000 << 64 | 0xC000 << 48)  # version and variant bits cleared
     return uuid.UUID(int=value | 0x7000 << 64 | 0x8000 << 48)

@@ -189,8 +189,11 @@ def array_literal(values: list) -> tuple[str, str]:
     """A list of ints or of strings as PostgreSQL's text form of an array,
     and the element type: psycopg adapts a list element by element in
     Python, 5 µs a row of an import (profiled); a join is a tenth of it."""
-    if isinstance(values[0], int):
+    kind = type(values[0])  # `type`, not isinstance: a bool is no key
+    if kind is int:
         return "{" + ",".join(map(str, values)) + "}", "bigint"
+    if kind is not str:
+        raise TypeError(f"no array literal for {kind.__name__} values")
     quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
     return '{"' + '","'.join(quoted) + '"}', "text"
 

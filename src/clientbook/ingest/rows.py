@@ -88,7 +88,7 @@ class CustomerRecord:
         importer's time."""
         state = {k: v for k, v in self.__dict__.items() if v and k not in _UNSENT}
         if self.address_row is not None:
-            del state["address"]  # the row says it all
+            state.pop("address", None)  # the row says it all
         return (_rebuilt, (self.row_number, state))
 
     def source_key(self) -> str:

@@ -29,6 +29,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # Undone last: the AlterFields' undo copies the table again.
+        migrations.RunPython(migrations.RunPython.noop, _triggers_again),
         migrations.AlterField(
             model_name='auditentry',
             name='actor',
@@ -44,5 +46,5 @@ class Migration(migrations.Migration):
             name='source',
             field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.PROTECT, to='privacy.source', verbose_name='source'),
         ),
-        migrations.RunPython(_triggers_again, _triggers_again),
+        migrations.RunPython(_triggers_again, migrations.RunPython.noop),
     ]
