@@ -69,6 +69,7 @@ class RunOut(Schema):
     auto_merged: int
     queued: int
     skipped_rejected: int
+    crowded: dict[str, int]
     error: str
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 import splink.comparison_level_library as cll
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext_noop
 from splink import Linker, SettingsCreator, block_on
 from splink.comparison_library import CustomComparison
 
@@ -21,15 +21,15 @@ logger = logging.getLogger(__name__)
 
 # What each comparison is called on screen.
 COMPARISON_LABELS = {
-    "name": N_("Name"),
-    "birth_date": N_("Birth date"),
-    "gender": N_("Gender"),
-    "national_id": N_("National ID"),
-    "phone": N_("Phone"),
-    "email": N_("Email"),
-    "street": N_("Street"),
-    "locality": N_("Province, city, district"),
-    "postcode": N_("Postcode"),
+    "name": gettext_noop("Name"),
+    "birth_date": gettext_noop("Birth date"),
+    "gender": gettext_noop("Gender"),
+    "national_id": gettext_noop("National ID"),
+    "phone": gettext_noop("Phone"),
+    "email": gettext_noop("Email"),
+    "street": gettext_noop("Street"),
+    "locality": gettext_noop("Province, city, district"),
+    "postcode": gettext_noop("Postcode"),
 }
 
 
@@ -40,11 +40,15 @@ def _level(creator, label: str, m: float):
 def _null(*columns: str):
     levels = [cll.NullLevel(c) for c in columns]
     creator = levels[0] if len(levels) == 1 else cll.And(*levels)
-    return creator.configure(is_null_level=True, label_for_charts=N_("missing"))
+    return creator.configure(
+        is_null_level=True, label_for_charts=gettext_noop("missing")
+    )
 
 
 def _else(m: float):
-    return cll.ElseLevel().configure(label_for_charts=N_("differs"), m_probability=m)
+    return cll.ElseLevel().configure(
+        label_for_charts=gettext_noop("differs"), m_probability=m
+    )
 
 
 def _comparison(name: str, levels: list) -> CustomComparison:
@@ -59,21 +63,25 @@ def comparisons(extra_columns: Sequence[str] = ()) -> list[CustomComparison]:
             "name",
             [
                 _null("name_pinyin"),
-                _level(cll.ExactMatchLevel("name"), N_("exact"), 0.6),
-                _level(cll.ExactMatchLevel("name_pinyin"), N_("same pinyin"), 0.15),
+                _level(cll.ExactMatchLevel("name"), gettext_noop("exact"), 0.6),
+                _level(
+                    cll.ExactMatchLevel("name_pinyin"),
+                    gettext_noop("same pinyin"),
+                    0.15,
+                ),
                 _level(
                     cll.ExactMatchLevel("name_letters"),
-                    N_("same letters, other order"),
+                    gettext_noop("same letters, other order"),
                     0.05,
                 ),
                 _level(
                     cll.JaroWinklerLevel("name_pinyin", 0.92),
-                    N_("pinyin Jaro-Winkler ≥ 0.92"),
+                    gettext_noop("pinyin Jaro-Winkler ≥ 0.92"),
                     0.1,
                 ),
                 _level(
                     cll.JaroWinklerLevel("name_pinyin", 0.8),
-                    N_("pinyin Jaro-Winkler ≥ 0.8"),
+                    gettext_noop("pinyin Jaro-Winkler ≥ 0.8"),
                     0.05,
                 ),
                 _else(0.05),
@@ -83,10 +91,10 @@ def comparisons(extra_columns: Sequence[str] = ()) -> list[CustomComparison]:
             "birth_date",
             [
                 _null("birth_date"),
-                _level(cll.ExactMatchLevel("birth_date"), N_("exact"), 0.85),
+                _level(cll.ExactMatchLevel("birth_date"), gettext_noop("exact"), 0.85),
                 _level(
                     cll.DamerauLevenshteinLevel("birth_date", 1),
-                    N_("one digit off"),
+                    gettext_noop("one digit off"),
                     0.1,
                 ),
                 _else(0.05),
@@ -96,7 +104,7 @@ def comparisons(extra_columns: Sequence[str] = ()) -> list[CustomComparison]:
             "gender",
             [
                 _null("gender"),
-                _level(cll.ExactMatchLevel("gender"), N_("same"), 0.97),
+                _level(cll.ExactMatchLevel("gender"), gettext_noop("same"), 0.97),
                 _else(0.03),
             ],
         ),
@@ -104,10 +112,10 @@ def comparisons(extra_columns: Sequence[str] = ()) -> list[CustomComparison]:
             "national_id",
             [
                 _null("national_id"),
-                _level(cll.ExactMatchLevel("national_id"), N_("exact"), 0.9),
+                _level(cll.ExactMatchLevel("national_id"), gettext_noop("exact"), 0.9),
                 _level(
                     cll.DamerauLevenshteinLevel("national_id", 2),
-                    N_("one or two characters off"),
+                    gettext_noop("one or two characters off"),
                     0.07,
                 ),
                 _else(0.03),
@@ -117,11 +125,13 @@ def comparisons(extra_columns: Sequence[str] = ()) -> list[CustomComparison]:
             "phone",
             [
                 _null("mobile", "landline"),
-                _level(cll.ExactMatchLevel("mobile"), N_("same mobile"), 0.6),
-                _level(cll.ExactMatchLevel("landline"), N_("same landline"), 0.1),
+                _level(cll.ExactMatchLevel("mobile"), gettext_noop("same mobile"), 0.6),
+                _level(
+                    cll.ExactMatchLevel("landline"), gettext_noop("same landline"), 0.1
+                ),
                 _level(
                     cll.DamerauLevenshteinLevel("mobile", 1),
-                    N_("mobile one digit off"),
+                    gettext_noop("mobile one digit off"),
                     0.1,
                 ),
                 _else(0.2),
@@ -131,15 +141,15 @@ def comparisons(extra_columns: Sequence[str] = ()) -> list[CustomComparison]:
             "email",
             [
                 _null("email"),
-                _level(cll.ExactMatchLevel("email"), N_("exact"), 0.6),
+                _level(cll.ExactMatchLevel("email"), gettext_noop("exact"), 0.6),
                 _level(
                     cll.ExactMatchLevel("email_local"),
-                    N_("same name, other domain"),
+                    gettext_noop("same name, other domain"),
                     0.15,
                 ),
                 _level(
                     cll.JaroWinklerLevel("email", 0.9),
-                    N_("Jaro-Winkler ≥ 0.9"),
+                    gettext_noop("Jaro-Winkler ≥ 0.9"),
                     0.1,
                 ),
                 _else(0.15),
@@ -149,15 +159,15 @@ def comparisons(extra_columns: Sequence[str] = ()) -> list[CustomComparison]:
             "street",
             [
                 _null("street"),
-                _level(cll.ExactMatchLevel("street"), N_("exact"), 0.7),
+                _level(cll.ExactMatchLevel("street"), gettext_noop("exact"), 0.7),
                 _level(
                     cll.JaroWinklerLevel("street", 0.9),
-                    N_("Jaro-Winkler ≥ 0.9"),
+                    gettext_noop("Jaro-Winkler ≥ 0.9"),
                     0.15,
                 ),
                 _level(
                     cll.JaroWinklerLevel("street", 0.7),
-                    N_("Jaro-Winkler ≥ 0.7"),
+                    gettext_noop("Jaro-Winkler ≥ 0.7"),
                     0.05,
                 ),
                 _else(0.1),
@@ -171,11 +181,13 @@ def comparisons(extra_columns: Sequence[str] = ()) -> list[CustomComparison]:
                     cll.And(
                         cll.ExactMatchLevel("district"), cll.ExactMatchLevel("city")
                     ),
-                    N_("same district"),
+                    gettext_noop("same district"),
                     0.7,
                 ),
-                _level(cll.ExactMatchLevel("city"), N_("same city"), 0.15),
-                _level(cll.ExactMatchLevel("province"), N_("same province"), 0.05),
+                _level(cll.ExactMatchLevel("city"), gettext_noop("same city"), 0.15),
+                _level(
+                    cll.ExactMatchLevel("province"), gettext_noop("same province"), 0.05
+                ),
                 _else(0.1),
             ],
         ),
@@ -183,10 +195,10 @@ def comparisons(extra_columns: Sequence[str] = ()) -> list[CustomComparison]:
             "postcode",
             [
                 _null("postcode"),
-                _level(cll.ExactMatchLevel("postcode"), N_("exact"), 0.85),
+                _level(cll.ExactMatchLevel("postcode"), gettext_noop("exact"), 0.85),
                 _level(
                     cll.DamerauLevenshteinLevel("postcode", 1),
-                    N_("one digit off"),
+                    gettext_noop("one digit off"),
                     0.08,
                 ),
                 _else(0.07),
@@ -199,10 +211,10 @@ def comparisons(extra_columns: Sequence[str] = ()) -> list[CustomComparison]:
                 column,
                 [
                     _null(column),
-                    _level(cll.ExactMatchLevel(column), N_("exact"), 0.85),
+                    _level(cll.ExactMatchLevel(column), gettext_noop("exact"), 0.85),
                     _level(
                         cll.DamerauLevenshteinLevel(column, 1),
-                        N_("one character off"),
+                        gettext_noop("one character off"),
                         0.08,
                     ),
                     _else(0.07),
@@ -225,6 +237,8 @@ class BlockKey:
     parts: tuple[str, ...]
     # The largest block kept; None takes the run's `block_cap`.
     cap: int | None = None
+    # What the customers of one block have in common, on screen.
+    label: str = ""
 
 
 BIRTH_YEAR = "substr(birth_date, 1, 4)"
@@ -233,27 +247,81 @@ MOBILE_PREFIX = "substr(mobile, 1, 10)"
 
 BLOCK_KEYS = (
     # A rare name is enough on its own; a common one is not.
-    BlockKey("block_letters", ("name_letters",), cap=10),
+    BlockKey(
+        "block_letters",
+        ("name_letters",),
+        cap=10,
+        label=gettext_noop("the same name letters"),
+    ),
     # The same letters (so also the same pinyin: homophones, pinyin-only
     # names; or swapped characters) born the same year (a birth date one
     # digit off stays in).
-    BlockKey("block_letters_year", ("name_letters", BIRTH_YEAR)),
+    BlockKey(
+        "block_letters_year",
+        ("name_letters", BIRTH_YEAR),
+        label=gettext_noop("the same name letters and birth year"),
+    ),
     # A typo in the given name or in the family name, same birth date.
-    BlockKey("block_birth_first", ("birth_date", "name_first")),
-    BlockKey("block_birth_last", ("birth_date", "name_last")),
+    BlockKey(
+        "block_birth_first",
+        ("birth_date", "name_first"),
+        label=gettext_noop("the same birth date and given name"),
+    ),
+    BlockKey(
+        "block_birth_last",
+        ("birth_date", "name_last"),
+        label=gettext_noop("the same birth date and family name"),
+    ),
     # No birth date on one record: the name and where the person lives. A
     # common name in one district is a crowd (a customer base is often one
     # city), so only smaller blocks of it are kept.
-    BlockKey("block_pinyin_place", ("name_pinyin", "city", "district"), cap=10),
-    BlockKey("block_letters_street", ("name_letters", "street")),
-    BlockKey("block_street_first", ("street", "city", "name_first")),
-    BlockKey("block_pinyin_phone", ("name_pinyin", MOBILE_PREFIX)),
-    BlockKey("block_postcode_first", ("postcode", "name_first")),
-    BlockKey("block_postcode_last", ("postcode", "name_last")),
-    BlockKey("block_email", ("email_local",)),
+    BlockKey(
+        "block_pinyin_place",
+        ("name_pinyin", "city", "district"),
+        cap=10,
+        label=gettext_noop("the same name in pinyin, city and district"),
+    ),
+    BlockKey(
+        "block_letters_street",
+        ("name_letters", "street"),
+        label=gettext_noop("the same name letters and street"),
+    ),
+    BlockKey(
+        "block_street_first",
+        ("street", "city", "name_first"),
+        label=gettext_noop("the same street, city and given name"),
+    ),
+    BlockKey(
+        "block_pinyin_phone",
+        ("name_pinyin", MOBILE_PREFIX),
+        label=gettext_noop("the same name in pinyin and mobile prefix"),
+    ),
+    BlockKey(
+        "block_postcode_first",
+        ("postcode", "name_first"),
+        label=gettext_noop("the same postcode and given name"),
+    ),
+    BlockKey(
+        "block_postcode_last",
+        ("postcode", "name_last"),
+        label=gettext_noop("the same postcode and family name"),
+    ),
+    BlockKey(
+        "block_email",
+        ("email_local",),
+        label=gettext_noop("the same e-mail name (before the @)"),
+    ),
     # Region, birth date and two of the sequence digits of a 身份证 number.
-    BlockKey("block_national_id", ("substr(national_id, 1, 14)",)),
+    BlockKey(
+        "block_national_id",
+        ("substr(national_id, 1, 14)",),
+        label=gettext_noop("the same first 14 digits of the national ID"),
+    ),
 )
+
+
+# A block key of a custom field: "the same <field>".
+EXTRA_KEY_LABEL = gettext_noop("the same %(field)s")
 
 
 def block_keys(extra_columns: Sequence[str] = ()) -> list[BlockKey]:
@@ -438,6 +506,15 @@ def _quietly(linker: Linker, method, *args, **kwargs) -> None:
     except Exception as exc:  # noqa: BLE001 — Splink raises many kinds
         linker._settings_obj.core_model_settings = saved
         logger.info("dedupe: %s skipped: %s", method.__name__, exc)
+        return
+    # No pair on the deterministic rules gives a prior of 0, on which
+    # scoring fails (log of 0): the step learnt nothing.
+    prior = (
+        linker._settings_obj.core_model_settings.probability_two_random_records_match
+    )
+    if not 0 < prior < 1:
+        linker._settings_obj.core_model_settings = saved
+        logger.info("dedupe: %s skipped: it found no pairs", method.__name__)
 
 
 def _level_weight(level) -> float:

@@ -35,6 +35,9 @@ class DedupeRun(models.Model):
     )
     # The trained Splink model (settings with m and u), so a pair can be
     # explained later with the parameters that scored it.
+    # Per block key, how many customers shared theirs with too many others
+    # to be compared on it (they were compared on their other keys).
+    crowded = models.JSONField(_("left out of crowded blocks"), default=dict)
     model = models.JSONField(_("model"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
     started_by = models.ForeignKey(

@@ -7,7 +7,7 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from clientbook.customers.models import Customer, IdentifierType
-from clientbook.identity.matching import COMPARISON_LABELS
+from clientbook.identity.matching import BLOCK_KEYS, COMPARISON_LABELS, EXTRA_KEY_LABEL
 from clientbook.identity.models import DedupeRun, DuplicatePair, Merge, PairStatus
 from clientbook.org.access import is_branch_scoped, scope_by_branch
 from clientbook.privacy.masking import show_identifier
@@ -138,3 +138,17 @@ def evidence_rows(pair: DuplicatePair) -> list[dict[str, Any]]:
             }
         )
     return sorted(rows, key=lambda r: -abs(r["weight"]))
+
+
+def crowded_blocks(run: DedupeRun) -> list[tuple[str, int]]:
+    """Per block key, in the user's language, how many customers shared it
+    with too many others to be compared on it, most first."""
+    labels = {k.column: k.label for k in BLOCK_KEYS}
+    rows = []
+    for column, count in run.crowded.items():
+        label = labels.get(column)
+        if label:
+            rows.append((_(label), count))
+        else:  # a custom field's key
+            rows.append((_(EXTRA_KEY_LABEL) % {"field": column[6:]}, count))
+    return sorted(rows, key=lambda row: -row[1])

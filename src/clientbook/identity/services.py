@@ -522,11 +522,10 @@ def _score(run: DedupeRun, config: DedupeConfig, progress) -> matching.Scored | 
     DedupeRun.objects.filter(pk=run.pk).update(customers=run.customers)
     if run.customers < 2:
         return None
-    left_out = matching.add_block_keys(
+    run.crowded = matching.add_block_keys(
         con, extra_columns=columns, cap=config.block_cap_for(run.customers)
     )
-    if left_out:
-        logger.info("dedupe: customers in blocks over the cap: %s", left_out)
+    DedupeRun.objects.filter(pk=run.pk).update(crowded=run.crowded)
     try:
         api, table = matching.database_api(config.backend, con, config.spark_options)
     except ImportError as exc:

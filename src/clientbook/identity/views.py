@@ -153,6 +153,7 @@ def run_detail(request, uuid):
         "active": run.status in (RunStatus.PENDING, RunStatus.RUNNING),
         "page": page,
         "writable": can_write(request.user),
+        "crowded": selectors.crowded_blocks(run),
     }
     if request.htmx:
         return render(request, "identity/_run_status.html", context)

@@ -250,3 +250,19 @@ def test_dedupe_command_prints_counts(crowd):
     call_command("dedupe", "--dry-run", "--review-above", "0.3", stdout=out)
     assert "DRY RUN" in out.getvalue()
     assert DedupeRun.objects.get().dry_run
+
+
+def test_run_page_names_the_keys_too_crowded_to_compare_on(client, manager, source):
+    # given: twelve customers of one name, more than a name alone may gather
+    for year in range(1970, 1982):
+        customer_create(name="张伟", source=source, birth_date=f"{year}-05-01")
+    customer_create(name="李娜", source=source, birth_date="1990-01-01")
+    # when
+    run = dedupe_run(dry_run=True, auto_merge_above=0.999, review_above=0.5)
+    # then: the run says who was left out of which key, on its page too
+    assert run.crowded["block_letters"] == 12
+    client.force_login(manager)
+    url = reverse("identity:run", args=[run.uuid])
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Left out of crowded blocks" in page
+    assert "the same name letters</td><td>12</td>" in page
