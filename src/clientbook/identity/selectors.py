@@ -150,5 +150,6 @@ def crowded_blocks(run: DedupeRun) -> list[tuple[str, int]]:
         if label:
             rows.append((_(label), count))
         else:  # a custom field's key
-            rows.append((_(EXTRA_KEY_LABEL) % {"field": column[6:]}, count))
+            field = column.removeprefix("block_")
+            rows.append((_(EXTRA_KEY_LABEL) % {"field": field}, count))
     return sorted(rows, key=lambda row: -row[1])

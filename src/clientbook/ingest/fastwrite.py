@@ -199,20 +199,19 @@ def _sqlite_datetime(value):
     return str(value)
 
 
-@functools.lru_cache(maxsize=1024)
-def _iso(value):
+def _iso_date(value):
     return None if value is None else value.isoformat()
 
 
 _PG_TEXT = {
-    "DateTimeField": _iso,
-    "DateField": lambda v: None if v is None else v.isoformat(),
+    "DateTimeField": functools.lru_cache(maxsize=1024)(_iso_date),
+    "DateField": _iso_date,
     "UUIDField": lambda v: None if v is None else str(v),
 }
 
 _SQLITE = {
     "DateTimeField": _sqlite_datetime,
-    "DateField": lambda v: None if v is None else v.isoformat(),
+    "DateField": _iso_date,
     "UUIDField": lambda v: None if v is None else v.hex,
     "BooleanField": lambda v: None if v is None else int(v),
 }
