@@ -42,13 +42,15 @@ def workers(rows: int) -> int:
     count = settings.CLIENTBOOK.get("IMPORT_WORKERS", default)
     # Files a web request imports itself never fork: a threaded web server
     # is no process to fork from.
-    return count if count > 1 and rows > _in_process_rows() else 0
+    return count if count > 1 and is_big(rows) else 0
 
 
-def _in_process_rows() -> int:
+def is_big(rows: int) -> bool:
+    """Whether an import of about `rows` rows is too big for a web request
+    to do itself (and so runs where worker processes can be forked)."""
     from clientbook.ingest.launch import sync_row_limit
 
-    return max(MIN_ROWS, sync_row_limit())
+    return rows > max(MIN_ROWS, sync_row_limit())
 
 
 @contextlib.contextmanager
@@ -63,7 +65,7 @@ def collections_between_chunks(rows: int) -> Iterator[Callable[[], None]]:
     big for a web request: the collector's switch is the whole process's,
     threads of a web server included."""
     global _quiet
-    if rows <= _in_process_rows():
+    if not is_big(rows):
         yield lambda: None
         return
     chunks = itertools.count(1)

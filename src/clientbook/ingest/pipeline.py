@@ -55,6 +55,20 @@ PROFILE_ORDER = [
 ]
 
 
+# The tables a chunk looks its keys up in (services keeps their statistics fresh).
+PROBED = (
+    Customer,
+    Identifier,
+    SourceRecord,
+    Address,
+    Preference,
+    KeyDate,
+    Consent,
+    CustomFieldValue,
+    Customer.tags.through,
+)
+
+
 @dataclass
 class ChunkResult:
     created: int = 0

@@ -27,7 +27,12 @@ from clientbook.ingest.models import (
     JobStatus,
     MappingTemplate,
 )
-from clientbook.ingest.pipeline import ChunkResult, Context, apply_customer_chunk
+from clientbook.ingest.pipeline import (
+    PROBED,
+    ChunkResult,
+    Context,
+    apply_customer_chunk,
+)
 from clientbook.ingest.readers import open_table
 from clientbook.ingest.rows import RowParser, with_raw
 from clientbook.ingest.uploads import estimate_rows
@@ -200,6 +205,7 @@ class Steps:
     apply: Callable
     chunks: Callable
     parallel: bool = False  # `read` may run in worker processes
+    probed: tuple = ()  # the models whose tables `apply` looks keys up in
 
 
 def _steps(job: ImportJob, ctx: Context) -> Steps:
@@ -211,6 +217,7 @@ def _steps(job: ImportJob, ctx: Context) -> Steps:
             apply_customer_chunk,
             lambda rows: _chunks(rows, size),
             parallel=True,
+            probed=PROBED,
         )
     if job.kind == ImportKind.ORDERS:
         number = ctx.columns["order_number"]
@@ -274,27 +281,51 @@ def _parsed(job: ImportJob, steps: Steps) -> Iterator[tuple[list, list]]:
 def _run(job: ImportJob, progress: Progress | None) -> None:
     ctx = _context(job)
     steps = _steps(job, ctx)
+    big = parallel.is_big(_remaining(job))
     with parallel.collections_between_chunks(_remaining(job)) as collect:
-        for chunk, records in _parsed(job, steps):
+        for number, (chunk, records) in enumerate(_parsed(job, steps), 1):
             with transaction.atomic():
-                _relaxed_commit()
+                _chunk_settings()
                 result = steps.apply(ctx, records)
                 _save_rejects(job, result)
                 _count(job, result, read=len(chunk), last_row=chunk[-1][0])
             job.refresh_from_db()
             if progress:
                 progress(job)
+            if big:
+                _refresh_statistics(number, steps.probed)
             collect()
 
 
-def _relaxed_commit() -> None:
-    """A chunk's commit on PostgreSQL does not wait for its WAL to reach the
-    disk (a wait per chunk). Safe for imports: the job's progress commits
-    in the same transaction, so chunks a database crash loses are lost with
-    their progress, and resuming the job imports them again."""
+def _chunk_settings() -> None:
+    """How PostgreSQL runs a chunk's transaction.
+
+    Its commit does not wait for the WAL to reach the disk (a wait per
+    chunk). Safe for imports: the job's progress commits in the same
+    transaction, so chunks a database crash loses are lost with their
+    progress, and resuming the job imports them again.
+
+    A chunk looks up a few thousand keys in tables that are in memory; at
+    the default random_page_cost (4, a disk seek) the planner scanned whole
+    tables instead of probing their indexes (measured at 360,000
+    identifiers: 32 ms a lookup against 4)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            cursor.execute("SET LOCAL random_page_cost TO 1.1")
+
+
+def _refresh_statistics(number: int, models: tuple) -> None:
+    """ANALYZE of the tables a big import looks keys up in, after its 1st,
+    2nd, 4th, 8th… chunk: an import can grow them from nothing, faster than
+    autovacuum analyzes them (a minute apart at best), and plans made for
+    an empty table scan it whole for every chunk (measured: 73 ms to read
+    the children of 200 customers at 170,000, 9 ms once analyzed)."""
+    if connection.vendor != "postgresql" or not models or number & (number - 1):
+        return
+    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {tables}")
 
 
 def _dry_run(job: ImportJob, progress: Progress | None) -> None:
@@ -304,12 +335,16 @@ def _dry_run(job: ImportJob, progress: Progress | None) -> None:
     steps = _steps(job, ctx)
     total, rejects = ChunkResult(), []
     read = last = 0
+    big = parallel.is_big(_remaining(job))
     with (
         transaction.atomic(),
         parallel.collections_between_chunks(_remaining(job)) as collect,
     ):
-        for chunk, records in _parsed(job, steps):
+        _chunk_settings()
+        for number, (chunk, records) in enumerate(_parsed(job, steps), 1):
             result = steps.apply(ctx, records)
+            if big:
+                _refresh_statistics(number, steps.probed)
             for name in ("created", "updated", "unchanged", "merged"):
                 setattr(total, name, getattr(total, name) + getattr(result, name))
             rejects += result.rejected

@@ -6,6 +6,8 @@ import datetime as dt
 import gc
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from clientbook.customers.models import Address, Customer
 from clientbook.ingest import parallel
@@ -76,6 +78,36 @@ def test_an_import_with_workers_writes_what_one_without_writes(
     assert Customer.objects.count() == 40
     assert Customer.objects.get(name="客户0").birth_date == dt.date(1950, 9, 18)
     assert Address.objects.filter(city="杭州市").count() == 40
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="statistics are PostgreSQL's"
+)
+@pytest.mark.parametrize(("sync_rows", "analyses"), [(1, 4), (100, 0)])
+def test_a_big_import_analyzes_the_tables_it_probes_as_they_double(
+    tmp_path, source, settings, monkeypatch, sync_rows, analyses
+):
+    # given: 100 rows in 15 chunks, big or small for a web request
+    monkeypatch.setattr(parallel, "MIN_ROWS", 1)
+    settings.CLIENTBOOK = {
+        **settings.CLIENTBOOK,
+        "IMPORT_SYNC_ROWS": sync_rows,
+        "IMPORT_CHUNK_ROWS": 7,
+        "IMPORT_WORKERS": 0,
+    }
+    path = tmp_path / "p.csv"
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["姓名", "手机", "生日", "地址"])
+        writer.writerows(_rows(100))
+    job = import_job_create(path=path, source=source)
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        import_job_run(job=job)
+    # then: after chunks 1, 2, 4 and 8 of the big one, identifiers among them
+    done = [q["sql"] for q in queries if q["sql"].startswith("ANALYZE")]
+    assert len(done) == analyses
+    assert all('"customers_identifier"' in sql for sql in done)
 
 
 def test_a_big_import_runs_the_collector_between_chunks_and_restores_it(settings):
