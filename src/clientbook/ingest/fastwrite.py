@@ -86,7 +86,7 @@ def insert_rows(
     const, per_row = _defaults(rest)
     given = [*columns, *(f.attname for f in per_row)]
     if ids:
-        keys = _next_ids(model, len(rows))
+        keys = next_ids(model, len(rows))
         given.insert(0, pk.attname)
         rows = [(key, *row) for key, row in zip(keys, rows, strict=True)]
     converters = [_converter(by_name[n], connection.vendor) for n in given]
@@ -141,6 +141,47 @@ def _send(model, names: list[str], rows: list) -> None:
             cursor.executemany(
                 f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows
             )
+
+
+def insert_select_sql(
+    model, select: dict[str, str], source: str, params: list
+) -> tuple[str, list]:
+    """INSERT … SELECT (PostgreSQL): the columns of `select` (attnames) from
+    their SQL expressions over `source` (a FROM clause without placeholders),
+    `params` filling the expressions' placeholders in order; every other
+    column takes its default, as in `insert_rows`. Returns the SQL and its
+    parameters."""
+    pk, ops = model._meta.pk, connection.ops
+    rest = [
+        f
+        for f in model._meta.concrete_fields
+        if f.attname not in select and f is not pk
+    ]
+    const, per_row = _defaults(rest)
+    if per_row:  # a default made per row (a UUID) must come from the SELECT
+        raise ValueError(f"{model.__name__}: give {per_row[0].attname}")
+    names = [*select, *const]
+    columns = ", ".join(ops.quote_name(model._meta.get_field(n).column) for n in names)
+    values = [
+        _converter(model._meta.get_field(n), "postgresql")(v) for n, v in const.items()
+    ]
+    expressions = ", ".join([*select.values(), *["%s"] * len(const)])
+    table = ops.quote_name(model._meta.db_table)
+    sql = f"INSERT INTO {table} ({columns}) SELECT {expressions} FROM {source}"
+    return sql, [*params, *values]
+
+
+def array_literal(values: list) -> tuple[str, str]:
+    """A list of ints or of strings as PostgreSQL's text form of an array,
+    and the element type: psycopg adapts a list element by element in
+    Python, 5 µs a row of an import (profiled); a join is a tenth of it."""
+    kind = type(values[0])  # `type`, not isinstance: a bool is no key
+    if kind is int:
+        return "{" + ",".join(map(str, values)) + "}", "bigint"
+    if kind is not str:
+        raise TypeError(f"no array literal for {kind.__name__} values")
+    quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+    return '{"' + '","'.join(quoted) + '"}', "text"
 
 
 def update_rows(model, columns: list[str], rows: list[tuple]) -> None:
@@ -234,11 +275,11 @@ def _allocate_ids(model, objs) -> None:
     missing = [o for o in objs if o.pk is None]
     if not missing:
         return
-    for obj, value in zip(missing, _next_ids(model, len(missing)), strict=True):
+    for obj, value in zip(missing, next_ids(model, len(missing)), strict=True):
         obj.pk = value
 
 
-def _next_ids(model, count: int):
+def next_ids(model, count: int):
     table, column = model._meta.db_table, model._meta.pk.column
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

@@ -36,24 +36,16 @@ from clientbook.customers.models import (
     Preference,
     Tag,
 )
-from clientbook.ingest import fastwrite
+from clientbook.ingest import fastwrite, staging
 from clientbook.ingest.models import ImportJob, SourceRecord
-from clientbook.ingest.rows import ADDRESS_COLUMNS, CustomerRecord, RowError
+from clientbook.ingest.rows import (
+    ADDRESS_COLUMNS,
+    NEW_CUSTOMER,
+    PROFILE_ORDER,
+    CustomerRecord,
+    RowError,
+)
 from clientbook.privacy.models import AuditEntry, Consent
-
-PROFILE_ORDER = [
-    "kind",
-    "name",
-    "gender",
-    "birth_date",
-    "occupation",
-    "employer",
-    "position",
-    "income_band",
-    "lifecycle_stage",
-    "notes",
-]
-
 
 # The tables a chunk looks its keys up in (services keeps their statistics fresh).
 PROBED = (
@@ -195,21 +187,8 @@ class _AnyOf(Lookup):
 
     def as_sql(self, compiler, connection):
         lhs, params = self.process_lhs(compiler, connection)
-        literal, type_ = array_literal(self.rhs)
+        literal, type_ = fastwrite.array_literal(self.rhs)
         return f"{lhs} = ANY(%s::{type_}[])", [*params, literal]
-
-
-def array_literal(values: list) -> tuple[str, str]:
-    """A list of ints or of strings as PostgreSQL's text form of an array,
-    and the element type: psycopg adapts a list element by element in
-    Python, 5 µs a row of an import (profiled); a join is a tenth of it."""
-    kind = type(values[0])  # `type`, not isinstance: a bool is no key
-    if kind is int:
-        return "{" + ",".join(map(str, values)) + "}", "bigint"
-    if kind is not str:
-        raise TypeError(f"no array literal for {kind.__name__} values")
-    quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
-    return '{"' + '","'.join(quoted) + '"}', "text"
 
 
 def _in(field: str, values) -> Q | _AnyOf:
@@ -323,8 +302,11 @@ def _conflict(record, holders, customers) -> RowError:
 
 def _write(ctx: Context, plans: list[Plan], known: dict, result: ChunkResult) -> None:
     new = [p for p in plans if p.is_new]
-    _insert_customers(ctx, new)
+    staged = _insert_customers(ctx, new, known)
     result.created += len(new)
+    if staged:  # written whole: the rest is for the others
+        plans = [p for p in plans if p not in staged]
+        new = [p for p in new if p not in staged]
     changes = {}
     for plan in plans:
         if plan.is_new:
@@ -344,8 +326,7 @@ def _write(ctx: Context, plans: list[Plan], known: dict, result: ChunkResult) ->
     _audit(ctx, new, changes, updated)
 
 
-_NEW_CUSTOMER = [*PROFILE_ORDER, "name_pinyin", "name_initials", "branch_id"]
-_new_customer_values = operator.itemgetter(*_NEW_CUSTOMER)
+_new_customer_values = operator.itemgetter(*NEW_CUSTOMER)
 
 
 @functools.cache
@@ -353,8 +334,11 @@ def _profile_defaults() -> dict[str, Any]:
     return {f: Customer._meta.get_field(f).get_default() for f in PROFILE_ORDER}
 
 
-def _insert_customers(ctx: Context, new: list[Plan]) -> None:
-    """Later rows of the same new customer fill in what the first lacked."""
+def _insert_customers(ctx: Context, new: list[Plan], known: dict) -> set[Plan]:
+    """Later rows of the same new customer fill in what the first lacked.
+    Returns the customers `staging` wrote with all their rows."""
+    if not new:
+        return set()
     for plan in new:
         first = plan.records[0]
         values = {**_profile_defaults(), **first.profile}
@@ -363,13 +347,50 @@ def _insert_customers(ctx: Context, new: list[Plan]) -> None:
             _merge_profile(values, record, changes={}, keys=False)
         values["name_pinyin"], values["name_initials"] = _name_keys(plan, values)
         plan.customer = values
-    ids = fastwrite.insert_rows(
-        Customer,
-        [*_NEW_CUSTOMER, "source_id"],
-        [(*_new_customer_values(p.customer), ctx.job.source_id) for p in new],
-    )
-    for plan, pk in zip(new, ids, strict=True):
+    for plan, pk in zip(new, fastwrite.next_ids(Customer, len(new)), strict=True):
         plan.customer["id"] = pk
+    staged = {p for p in new if _stageable(p, known)} if staging.is_used() else set()
+    staging.write(ctx, [_staged_row(p) for p in new if p in staged])
+    source = ctx.job.source_id
+    fastwrite.insert_rows(
+        Customer,
+        ["id", *NEW_CUSTOMER, "source_id"],
+        [
+            (p.pk, *_new_customer_values(p.customer), source)
+            for p in new
+            if p not in staged
+        ],
+        ids=False,
+    )
+    return staged
+
+
+def _stageable(plan: Plan, known: dict) -> bool:
+    """A new customer from one row bringing a profile, identifiers and an
+    address only, that the source names for the first time."""
+    if len(plan.records) != 1:
+        return False
+    record = plan.records[0]
+    return not (
+        record.preferences
+        or record.key_dates
+        or record.consents
+        or record.custom
+        or record.tags
+        or record.source_key() in known
+        or len(set(record.identifiers)) < len(record.identifiers)
+    )
+
+
+def _staged_row(plan: Plan) -> tuple:
+    record = plan.records[0]
+    return staging.row(
+        plan.customer,
+        record.identifiers,
+        _address_row(record),
+        record.source_key(),
+        record.content_hash(),
+    )
 
 
 def _name_keys(plan: Plan, values: dict) -> tuple[str, str]:
@@ -593,12 +614,16 @@ def _record_children(ctx, plan, record, have, rows) -> bool:
     return added
 
 
+def _address_row(record: CustomerRecord) -> tuple | None:
+    if record.address_row is None and record.address:
+        return tuple(record.address.get(k, d) for k, d in ADDRESS_COLUMNS.items())
+    return record.address_row
+
+
 def _address(ctx, pk, record, have, rows) -> bool:
-    row = record.address_row
+    row = _address_row(record)
     if row is None:
-        if not record.address:
-            return False
-        row = tuple(record.address.get(k, d) for k, d in ADDRESS_COLUMNS.items())
+        return False
     key = (pk, row[2], row[3], row[4], row[5])  # province, city, district, street
     if key in have["addresses"]:
         return False

@@ -135,6 +135,22 @@ def with_raw(rows: list, records: list[CustomerRecord]) -> list[CustomerRecord]:
     return records
 
 
+# The profile of a customer as an import reads and writes it, and the
+# columns of a new customer it writes.
+PROFILE_ORDER = [
+    "kind",
+    "name",
+    "gender",
+    "birth_date",
+    "occupation",
+    "employer",
+    "position",
+    "income_band",
+    "lifecycle_stage",
+    "notes",
+]
+NEW_CUSTOMER = [*PROFILE_ORDER, "name_pinyin", "name_initials", "branch_id"]
+
 # An address as the import writes it: columns and the defaults of those a
 # row leaves out.
 ADDRESS_COLUMNS = {

@@ -5,10 +5,12 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from django.db import connection, transaction
 from django.utils import translation
 
 from clientbook.customers.models import Customer, Identifier
 from clientbook.customers.services import custom_field_define, customer_create
+from clientbook.ingest import staging
 from clientbook.ingest.models import ImportJob, ImportReject, SourceRecord
 from clientbook.ingest.services import (
     import_job_create,
@@ -478,3 +480,84 @@ def test_keys_with_quotes_backslashes_and_braces_are_found_again(tmp_path, sourc
     assert sorted(
         Identifier.objects.filter(type="membership").values_list("value", flat=True)
     ) == sorted(awkward)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="staging is PostgreSQL's")
+def test_staged_new_customers_are_stored_as_the_general_path_stores_them(
+    tmp_path, source, manager, monkeypatch
+):
+    # given: plain new customers (with and without address or identifiers),
+    # ones with tags and consents, a duplicate, a known key, rejects
+    rows = [
+        *ROWS,
+        ["孙八", "男", "", "13400134000", "", "", "", "", "", ""],
+        ["周九", "", "", "", "", "", "", "北京市海淀区中关村大街1号", "", ""],
+        ["钱七", "2", "", "+86 135 0013 5000", "", "", "", "", "", ""],
+        ['吴"十\\', "女", "", "13300133000", "", "o'k@example.com", "", "", "", ""],
+    ]
+    path = write_csv(tmp_path / "c.csv", HEADERS, rows)
+    run(write_csv(tmp_path / "known.csv", HEADERS, [rows[1]]), source, manager)
+
+    written, write = [], staging.write
+    monkeypatch.setattr(
+        staging, "write", lambda ctx, rows: written.extend(rows) or write(ctx, rows)
+    )
+
+    def stored(staged: bool) -> dict:
+        monkeypatch.setattr(staging, "is_used", lambda: staged)
+        keep = transaction.savepoint()
+        job = run(path, source, manager)
+        tables = _tables(job)
+        transaction.savepoint_rollback(keep)
+        return tables
+
+    # when / then
+    with_staging, without = stored(True), stored(False)
+    assert with_staging == without
+    assert len(with_staging["customers"]) == 6
+    # staged: 孙八, 周九 and 吴"十\ (张三 has tags and consent, 钱七 two rows)
+    assert sorted(r[2] for r in written) == sorted(["孙八", "周九", '吴"十\\'])
+
+
+def _tables(job) -> dict:
+    """What an import wrote, with the keys the database made left out."""
+    from clientbook.customers.models import Address
+
+    names = dict(Customer.objects.values_list("id", "name"))
+    skip = {
+        "id",
+        "uuid",
+        "customer",
+        "created_at",
+        "updated_at",
+        "first_seen",
+        "last_seen",
+        "at",
+        "job",
+    }
+
+    def rows(queryset, *fields):
+        out = []
+        for item in queryset.values():
+            item = {k: v for k, v in item.items() if k.removesuffix("_id") not in skip}
+            item["of"] = names.get(item.get("customer_id"))
+            if "entity_id" in item:  # a customer's, as a string
+                item["entity_id"] = names.get(int(item["entity_id"]))
+            if (item.get("after") or {}).get("import_job") == str(job.uuid):
+                item["after"]["import_job"] = "this job"
+            out.append(item)
+        return sorted(out, key=repr)
+
+    assert {c.uuid.version for c in Customer.objects.all()} == {7}
+    return {
+        "customers": rows(Customer.objects.all()),
+        "identifiers": rows(Identifier.objects.all()),
+        "addresses": rows(Address.objects.all()),
+        "sources": rows(SourceRecord.objects.filter(job=job)),
+        "audit": rows(
+            AuditEntry.objects.filter(entity="customers.customer").exclude(
+                action="import.create"
+            )
+        ),
+        "counts": (job.created, job.updated, job.unchanged, job.merged, job.rejected),
+    }
