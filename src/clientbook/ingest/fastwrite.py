@@ -130,6 +130,7 @@ def _send(model, names: list[str], rows: list) -> None:
     columns = ", ".join(ops.quote_name(model._meta.get_field(n).column) for n in names)
     if connection.vendor == "postgresql":
         with (
+            connection.wrap_database_errors,  # as Django's: the caller catches those
             connection.connection.cursor() as cursor,
             cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
         ):

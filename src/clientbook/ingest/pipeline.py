@@ -89,12 +89,14 @@ def apply_customer_chunk(ctx: Context, records: list[CustomerRecord]) -> ChunkRe
         with transaction.atomic():
             return _apply(ctx, records)
     except IntegrityError:
+        ctx.tag_ids.clear()  # tags made by the attempt went with it
         result = ChunkResult()
         for record in records:
             try:
                 with transaction.atomic():
                     _add(result, _apply(ctx, [record]))
             except IntegrityError:
+                ctx.tag_ids.clear()
                 result.rejected.append(
                     (
                         record,

@@ -66,7 +66,7 @@ def write(ctx, rows: list[tuple]) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute(_create())
-        with cursor.copy(_copy()) as copy:
+        with connection.wrap_database_errors, cursor.copy(_copy()) as copy:
             for values in rows:
                 copy.write_row(values)
         for sql, params in _inserts(ctx):

@@ -561,3 +561,40 @@ def _tables(job) -> dict:
         ),
         "counts": (job.created, job.updated, job.unchanged, job.merged, job.rejected),
     }
+
+
+@pytest.mark.parametrize("tags", ["", "VIP"])  # staged, and written by COPY
+def test_a_chunk_refused_for_a_key_taken_meanwhile_is_redone_row_by_row(
+    tmp_path, source, monkeypatch, tags
+):
+    # given: a customer whose mobile the import's first lookup misses, as if
+    # someone else had written it meanwhile
+    from clientbook.ingest import pipeline
+
+    held = customer_create(
+        name="王五",
+        source=source,
+        identifiers=[{"type": "mobile", "value": "13700137000"}],
+    )
+    lookups, live_holders = [], pipeline._live_holders
+    monkeypatch.setattr(
+        pipeline,
+        "_live_holders",
+        lambda keys: (
+            live_holders(keys) if lookups.append(keys) or len(lookups) > 1 else {}
+        ),
+    )
+    path = write_csv(
+        tmp_path / "m.csv",
+        ["姓名", "手机", "职业", "标签"],
+        [["王五", "13700137000", "教师", tags]],
+    )
+
+    # when
+    job = run(path, source)
+
+    # then: the database refused the new customer; redone, the row matched
+    assert (job.created, job.updated, job.rejected) == (0, 1, 0)
+    assert Customer.objects.count() == 1
+    held.refresh_from_db()
+    assert held.occupation == "教师"
