@@ -10,7 +10,8 @@ digits, dates, addresses split into province/city/district, pinyin keys).
 It parses in worker processes (one per core) unless `--workers` says
 otherwise. Peak RSS is the largest sum over the import's process tree
 (sampled every half second; shared pages counted in every process, so an
-upper bound); CPU is the tree's user + system time, and on PostgreSQL also the
+upper bound); CPU is the importing process's own (sampled: a lower bound), the
+tree's (its parsers added) user + system time, and on PostgreSQL also the
 CPU of the server backends serving the import (sampled; the server shares the
 cores); load is the machine's
 1-minute load average before and after (the machine is shared).
@@ -144,6 +145,7 @@ def run_import(path: Path, env: dict, *, db: str = "") -> dict:
         "seconds": seconds,
         "cpu_seconds": cpu,
         "server_cpu_seconds": peak.server_cpu() if db else None,
+        "importer_cpu_seconds": peak.importer,
         "peak_rss_mb": peak_mb,
         "largest_process_rss_mb": after.ru_maxrss / 1024,
         "load_before": load,
@@ -161,11 +163,14 @@ class _Peak(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.peak, self.db = pid, 0, db
         self.backends: dict[int, float] = {}  # pid → CPU seconds last seen
+        self.importer = 0.0  # the importing process's own CPU, last seen
 
     def run(self) -> None:
         conn = psycopg.connect(PG + "postgres", autocommit=True) if self.db else None
         while Path(f"/proc/{self.pid}").exists():
             self.peak = max(self.peak, _tree_rss_kb(self.pid))
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                self.importer = _cpu_seconds(self.pid)
             if conn is not None:
                 self._sample_backends(conn)
             time.sleep(0.5)
@@ -323,7 +328,7 @@ def report(results: dict) -> None:
     rows, copy = results["rows"], results["copy_seconds"]
     print(f"\nPostgreSQL: {results['server']}")
     print(
-        "\n| run | rows | seconds | rows/s | CPU µs/row: tree (+ server) "
+        "\n| run | rows | seconds | rows/s | CPU µs/row: importer / tree (+ server) "
         "| peak RSS MB (tree) | × COPY | load before/after |"
         "\n|---|---:|---:|---:|---:|---:|---:|---|"
     )
@@ -336,7 +341,8 @@ def report(results: dict) -> None:
             r = results[name]
             n = r.get("rows", rows)
             ratio = r["seconds"] / (copy * n / rows)  # against COPY of as many rows
-            cpu = f"{r['cpu_seconds'] / n * 1e6:.0f}"
+            cpu = f"{r['importer_cpu_seconds'] / n * 1e6:.0f} / "
+            cpu += f"{r['cpu_seconds'] / n * 1e6:.0f}"
             if r.get("server_cpu_seconds"):
                 total = r["cpu_seconds"] + r["server_cpu_seconds"]
                 cpu += f" ({total / n * 1e6:.0f})"

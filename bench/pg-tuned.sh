@@ -7,9 +7,8 @@
 #   bench/pg-tuned.sh stop
 #
 # The machine's own server keeps Debian's defaults (shared_buffers 128 MB,
-# max_wal_size 1 GB): at a million customers the import's indexes outgrow
-# its buffers, and every checkpoint makes each first touch of an index page
-# write a full 8 kB image to the WAL (bench/README.md, "Customer import").
+# max_wal_size 1 GB). Since the import analyzes its tables as it grows them
+# it is about as fast on both (bench/README.md, "Customer import").
 set -eu
 BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 DATA=${CB_PG_TUNED_DIR:-/tmp/cb-pg-tuned}
