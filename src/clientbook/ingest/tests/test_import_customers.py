@@ -169,6 +169,25 @@ def test_dry_run_writes_nothing_but_reports(tmp_path, source):
     assert not SourceRecord.objects.exists()
 
 
+def test_a_dry_run_of_many_chunks_counts_what_the_run_writes(
+    tmp_path, source, settings
+):
+    # given: new customers in chunks of two (staged on PostgreSQL, in the
+    # dry run's one transaction), a duplicate of an earlier chunk, rejects
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_CHUNK_ROWS": 2}
+    rows = [[f"客户{i}", "", "", f"1380013800{i}", *[""] * 6] for i in range(7)]
+    path = write_csv(tmp_path / "a.csv", HEADERS, [*rows, rows[1], *ROWS[2:4]])
+
+    # when
+    dry = run(path, source, dry_run=True)
+    real = run(path, source)
+
+    # then
+    counts = ("read", "created", "updated", "unchanged", "merged", "rejected")
+    assert [getattr(dry, c) for c in counts] == [getattr(real, c) for c in counts]
+    assert real.created == Customer.objects.count() == 7
+
+
 def test_gb18030_csv_is_detected(tmp_path, source):
     path = write_csv(tmp_path / "gbk.csv", HEADERS, ROWS[:2], encoding="gb18030")
     job = run(path, source)
