@@ -8,11 +8,13 @@ under the same `<sha256><suffix>` name `import_job_create` keeps files by,
 so creating the job later finds it there and copies nothing.
 """
 
+import datetime as dt
 import hashlib
 import itertools
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
 
 from clientbook.errors import ClientbookError, ValidationFailed
+from clientbook.ingest.models import ImportJob
 from clientbook.ingest.readers import open_table, xlsx_sheets
 
 SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".jsonl", ".ndjson"}
@@ -59,6 +62,27 @@ def upload_keep(*, uploaded: UploadedFile) -> Path:
     kept = folder / f"{digest.hexdigest()}{suffix}"
     os.replace(out.name, kept)  # atomic: a half-written file never has the name
     return kept
+
+
+def upload_sweep(*, older_than: dt.timedelta) -> tuple[int, int]:
+    """Removes from IMPORT_DIR the files no import job was made from (uploads
+    never mapped, streams of rows never imported, interrupted `.part`
+    copies) and untouched for `older_than`. A job's file stays: its reject
+    report and a resumed run read it. Returns the files and bytes removed."""
+    folder = import_dir()
+    if not folder.is_dir():
+        return 0, 0
+    kept = {Path(p).name for p in ImportJob.objects.values_list("file_path", flat=True)}
+    before = time.time() - older_than.total_seconds()
+    removed = freed = 0
+    for path in folder.iterdir():
+        if path.name in kept or not path.is_file():
+            continue
+        stat = path.stat()
+        if stat.st_mtime < before:
+            path.unlink(missing_ok=True)
+            removed, freed = removed + 1, freed + stat.st_size
+    return removed, freed
 
 
 def rows_write_jsonl(rows: list[dict]) -> Path:
