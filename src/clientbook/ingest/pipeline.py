@@ -47,18 +47,19 @@ from clientbook.ingest.rows import (
 )
 from clientbook.privacy.models import AuditEntry, Consent
 
-# The tables a chunk looks its keys up in (services keeps their statistics fresh).
-PROBED = (
-    Customer,
-    Identifier,
-    SourceRecord,
-    Address,
-    Preference,
-    KeyDate,
-    Consent,
-    CustomFieldValue,
-    Customer.tags.through,
-)
+# The tables a chunk looks its keys up in, and the columns it looks up by
+# (services keeps their statistics fresh).
+PROBED = {
+    Customer: ["id"],
+    Identifier: ["value", "type", "is_live", "customer_id"],
+    SourceRecord: ["source_id", "key", "customer_id"],
+    Address: ["customer_id"],
+    Preference: ["customer_id"],
+    KeyDate: ["customer_id"],
+    Consent: ["customer_id"],
+    CustomFieldValue: ["customer_id"],
+    Customer.tags.through: ["customer_id"],
+}
 
 
 @dataclass

@@ -7,7 +7,7 @@ import itertools
 import re
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -205,7 +205,7 @@ class Steps:
     apply: Callable
     chunks: Callable
     parallel: bool = False  # `read` may run in worker processes
-    probed: tuple = ()  # the models whose tables `apply` looks keys up in
+    probed: dict = field(default_factory=dict)  # model → columns `apply` looks up by
 
 
 def _steps(job: ImportJob, ctx: Context) -> Steps:
@@ -315,16 +315,24 @@ def _chunk_settings() -> None:
             cursor.execute("SET LOCAL random_page_cost TO 1.1")
 
 
-def _refresh_statistics(number: int, models: tuple) -> None:
-    """ANALYZE of the tables a big import looks keys up in, after its 1st,
-    2nd, 4th, 8th… chunk: an import can grow them from nothing, faster than
-    autovacuum analyzes them (a minute apart at best), and plans made for
-    an empty table scan it whole for every chunk (measured: 73 ms to read
-    the children of 200 customers at 170,000, 9 ms once analyzed)."""
-    if connection.vendor != "postgresql" or not models or number & (number - 1):
+def _refresh_statistics(number: int, probed: dict) -> None:
+    """ANALYZE of the columns a big import looks keys up by, after its 1st,
+    2nd, 4th, 8th… chunk: an import can grow the tables from nothing, faster
+    than autovacuum analyzes them (a minute apart at best), and plans made
+    for an empty table scan it whole for every chunk (measured: 73 ms to
+    read the children of 200 customers at 170,000, 9 ms once analyzed).
+    A plan only needs to know the keys are near unique, so a small sample
+    does: 45 ms at 200,000 rows against 550 for all columns at the default
+    target."""
+    if connection.vendor != "postgresql" or not probed or number & (number - 1):
         return
-    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
-    with connection.cursor() as cursor:
+    quote = connection.ops.quote_name
+    tables = ", ".join(
+        f"{quote(model._meta.db_table)} ({', '.join(map(quote, columns))})"
+        for model, columns in probed.items()
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL default_statistics_target TO 10")
         cursor.execute(f"ANALYZE {tables}")
 
 
