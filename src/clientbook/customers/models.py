@@ -117,6 +117,7 @@ class Customer(models.Model):
         verbose_name=_("source of first capture"),
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,  # read only when a source is deleted (PROTECT): rare
         **BULK_WRITTEN,
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
