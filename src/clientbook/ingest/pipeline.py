@@ -13,7 +13,6 @@ attribute reads 12%, bulk_update 9%, parsing 26%).
 """
 
 import datetime as dt
-import functools
 import operator
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from clientbook.ingest.rows import (
     PROFILE_ORDER,
     CustomerRecord,
     RowError,
+    profile_defaults,
 )
 from clientbook.privacy.models import AuditEntry, Consent
 
@@ -332,28 +332,22 @@ def _write(ctx: Context, plans: list[Plan], known: dict, result: ChunkResult) ->
 _new_customer_values = operator.itemgetter(*NEW_CUSTOMER)
 
 
-@functools.cache
-def _profile_defaults() -> dict[str, Any]:
-    return {f: Customer._meta.get_field(f).get_default() for f in PROFILE_ORDER}
-
-
 def _insert_customers(ctx: Context, new: list[Plan], known: dict) -> set[Plan]:
     """Later rows of the same new customer fill in what the first lacked.
     Returns the customers `staging` wrote with all their rows."""
     if not new:
         return set()
-    for plan in new:
-        first = plan.records[0]
-        values = {**_profile_defaults(), **first.profile}
-        values["branch_id"] = ctx.scoped_branch_id or first.branch_id
-        for record in plan.records[1:]:
-            _merge_profile(values, record, changes={}, keys=False)
-        values["name_pinyin"], values["name_initials"] = _name_keys(plan, values)
-        plan.customer = values
-    for plan, pk in zip(new, fastwrite.next_ids(Customer, len(new)), strict=True):
-        plan.customer["id"] = pk
     staged = {p for p in new if _stageable(p, known)} if staging.is_used() else set()
-    staging.write(ctx, [_staged_row(p) for p in new if p in staged])
+    for plan, pk in zip(new, fastwrite.next_ids(Customer, len(new)), strict=True):
+        plan.customer = {"id": pk} if plan in staged else _new_customer(ctx, plan, pk)
+    staging.write(
+        ctx,
+        [
+            staging.with_id(p.pk, _branch(ctx, p.records[0]), p.records[0].staged)
+            for p in new
+            if p in staged
+        ],
+    )
     source = ctx.job.source_id
     fastwrite.insert_rows(
         Customer,
@@ -368,32 +362,27 @@ def _insert_customers(ctx: Context, new: list[Plan], known: dict) -> set[Plan]:
     return staged
 
 
+def _new_customer(ctx: Context, plan: Plan, pk: int) -> dict:
+    first = plan.records[0]
+    values = {**profile_defaults(), **first.profile, "id": pk}
+    values["branch_id"] = _branch(ctx, first)
+    for record in plan.records[1:]:
+        _merge_profile(values, record, changes={}, keys=False)
+    values["name_pinyin"], values["name_initials"] = _name_keys(plan, values)
+    return values
+
+
+def _branch(ctx: Context, record: CustomerRecord) -> int | None:
+    return ctx.scoped_branch_id or record.branch_id
+
+
 def _stageable(plan: Plan, known: dict) -> bool:
-    """A new customer from one row bringing a profile, identifiers and an
-    address only, that the source names for the first time."""
+    """A new customer from one row that `staging` could take (a profile,
+    identifiers and an address only), named by the source for the first time."""
     if len(plan.records) != 1:
         return False
     record = plan.records[0]
-    return not (
-        record.preferences
-        or record.key_dates
-        or record.consents
-        or record.custom
-        or record.tags
-        or record.source_key() in known
-        or len(set(record.identifiers)) < len(record.identifiers)
-    )
-
-
-def _staged_row(plan: Plan) -> tuple:
-    record = plan.records[0]
-    return staging.row(
-        plan.customer,
-        record.identifiers,
-        _address_row(record),
-        record.source_key(),
-        record.content_hash(),
-    )
+    return record.staged is not None and record.source_key() not in known
 
 
 def _name_keys(plan: Plan, values: dict) -> tuple[str, str]:

@@ -20,6 +20,7 @@ from clientbook.customers import geo, normalise
 from clientbook.customers.models import (
     HARD_IDENTIFIER_TYPES,
     AddressType,
+    Customer,
     CustomerKind,
     IncomeBand,
     LifecycleStage,
@@ -61,6 +62,9 @@ class CustomerRecord:
     _hard: tuple | None = field(default=None, repr=False, compare=False)
     # The address as the row the import writes (ADDRESS_COLUMNS), made by `seal`.
     address_row: tuple | None = field(default=None, repr=False, compare=False)
+    # The record as a new customer's row of the staging table, if it can be
+    # one (`staging.line`), made where it is parsed.
+    staged: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def hard_identifiers(self) -> tuple[tuple[str, str], ...]:
@@ -151,6 +155,13 @@ PROFILE_ORDER = [
 ]
 NEW_CUSTOMER = [*PROFILE_ORDER, "name_pinyin", "name_initials", "branch_id"]
 
+
+@functools.cache
+def profile_defaults() -> dict[str, Any]:
+    """A new customer's profile before a row fills it in."""
+    return {f: Customer._meta.get_field(f).get_default() for f in PROFILE_ORDER}
+
+
 # An address as the import writes it: columns and the defaults of those a
 # row leaves out.
 ADDRESS_COLUMNS = {
@@ -209,7 +220,9 @@ class RowParser:
         *,
         branches: dict[str, int],
         custom_fields: dict[str, Any],
+        stage: Callable[["CustomerRecord"], str | None] | None = None,
     ):
+        self.stage = stage  # what a sealed record is staged as, if it may be
         self.columns = [(c, t) for c, t in mapping.items() if t]
         self.branches = branches  # code or name → id
         self.custom_fields = custom_fields  # (customer kind, key) → CustomField
@@ -280,6 +293,8 @@ class RowParser:
         self.split_addresses(records)
         for record in records:
             record.seal()
+            if self.stage:
+                record.staged = self.stage(record)
         return records
 
     def split_addresses(self, records: list[CustomerRecord]) -> None:

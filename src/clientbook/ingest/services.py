@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from clientbook.customers.models import CustomField
 from clientbook.errors import ValidationFailed
-from clientbook.ingest import events, fastwrite, parallel
+from clientbook.ingest import events, fastwrite, parallel, staging
 from clientbook.ingest import mapping as mappings
 from clientbook.ingest.models import (
     ImportJob,
@@ -257,7 +257,8 @@ def _parser(job: ImportJob) -> RowParser:
     for pk, code, name in Branch.objects.values_list("pk", "code", "name"):
         branches[code] = branches[code.upper()] = branches[name] = pk
     custom = {(f.customer_kind, f.key): f for f in CustomField.objects.all()}
-    return RowParser(job.mapping, branches=branches, custom_fields=custom)
+    stage = staging.line if staging.is_used() else None
+    return RowParser(job.mapping, branches=branches, custom_fields=custom, stage=stage)
 
 
 def _rows(job: ImportJob) -> Iterator:

@@ -513,6 +513,7 @@ def test_staged_new_customers_are_stored_as_the_general_path_stores_them(
         ["周九", "", "", "", "", "", "", "北京市海淀区中关村大街1号", "", ""],
         ["钱七", "2", "", "+86 135 0013 5000", "", "", "", "", "", ""],
         ['吴"十\\', "女", "", "13300133000", "", "o'k@example.com", "", "", "", ""],
+        ["郑十一", "", "", "", "", "", 'M"{1}\\,2', "路\\1号", "", ""],
     ]
     path = write_csv(tmp_path / "c.csv", HEADERS, rows)
     run(write_csv(tmp_path / "known.csv", HEADERS, [rows[1]]), source, manager)
@@ -533,9 +534,11 @@ def test_staged_new_customers_are_stored_as_the_general_path_stores_them(
     # when / then
     with_staging, without = stored(True), stored(False)
     assert with_staging == without
-    assert len(with_staging["customers"]) == 6
-    # staged: 孙八, 周九 and 吴"十\ (张三 has tags and consent, 钱七 two rows)
-    assert sorted(r[2] for r in written) == sorted(["孙八", "周九", '吴"十\\'])
+    assert len(with_staging["customers"]) == 7
+    # staged: 孙八, 周九, 吴"十\ and 郑十一 (张三 has tags and consent, 钱七 two rows),
+    # as COPY text: id, branch, kind, name…
+    names = [line.split("\t")[3].replace("\\\\", "\\") for line in written]
+    assert sorted(names) == sorted(["孙八", "周九", '吴"十\\', "郑十一"])
 
 
 def _tables(job) -> dict:
