@@ -181,8 +181,11 @@ def array_literal(values: list) -> tuple[str, str]:
         return "{" + ",".join(map(str, values)) + "}", "bigint"
     if kind is not str:
         raise TypeError(f"no array literal for {kind.__name__} values")
-    quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
-    return '{"' + '","'.join(quoted) + '"}', "text"
+    text = '{"' + '","'.join(values) + '"}'
+    if "\\" in text or text.count('"') != 2 * len(values):  # rare: escape each
+        quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+        text = '{"' + '","'.join(quoted) + '"}'
+    return text, "text"
 
 
 def update_rows(model, columns: list[str], rows: list[tuple]) -> None:

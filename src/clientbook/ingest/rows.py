@@ -70,7 +70,7 @@ class CustomerRecord:
     def hard_identifiers(self) -> tuple[tuple[str, str], ...]:
         # Read several times a row while writing: worked out once.
         if self._hard is None:
-            self._hard = tuple((t, v) for t, v in self.identifiers if t in _HARD)
+            self._hard = tuple([i for i in self.identifiers if i[0] in _HARD])
         return self._hard
 
     def seal(self) -> None:
