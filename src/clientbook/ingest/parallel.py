@@ -29,6 +29,10 @@ AHEAD = 2  # chunks in flight per worker
 # rows and found 6 unreachable objects in all.
 COLLECTIONS = {500: 2, 100: 1}
 MIN_ROWS = 5000  # smaller files: starting workers costs more than it saves
+# Seconds a chunk may take to come back from a worker. One parses in well
+# under a second; a worker that stops answering (seen once, cause unknown)
+# would otherwise hold the import, and a test run, forever.
+WAIT = 300
 
 _parse: Callable | None = None  # the worker's parser, set when it starts
 _inherited: list = []  # database connections the fork copied; see _start
@@ -106,11 +110,18 @@ def parse_ahead(
         for chunk in chunks:
             pending.append((chunk, pool.apply_async(_run, (chunk,))))
             if len(pending) >= processes * AHEAD:
-                chunk, result = pending.popleft()
-                yield chunk, result.get()
+                yield _done(*pending.popleft())
         while pending:
-            chunk, result = pending.popleft()
-            yield chunk, result.get()
+            yield _done(*pending.popleft())
+
+
+def _done(chunk: list, result) -> tuple[list, list]:
+    try:
+        return chunk, result.get(timeout=WAIT)
+    except multiprocessing.TimeoutError:
+        raise RuntimeError(
+            f"a parsing worker did not answer in {WAIT} s; run the job again to resume"
+        ) from None
 
 
 def _start(parse: Callable, parent: int) -> None:

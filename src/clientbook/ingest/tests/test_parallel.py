@@ -4,6 +4,7 @@ same order, as parsing in the importing process."""
 import csv
 import datetime as dt
 import gc
+import time
 
 import pytest
 from django.db import connection
@@ -123,3 +124,22 @@ def test_a_big_import_runs_the_collector_between_chunks_and_restores_it(settings
     # then: off inside the big one only, and on again after
     assert seen == [False, True]
     assert gc.isenabled()
+
+
+def test_a_worker_that_stops_answering_fails_the_import_instead_of_holding_it(
+    monkeypatch,
+):
+    # given: workers, one chunk of which never comes back
+    monkeypatch.setattr(parallel, "WAIT", 1)
+    chunks = [[1], [2], [3]]
+    # when / then
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="did not answer in 1 s"):
+        list(parallel.parse_ahead(_stuck_on_two, chunks, processes=2))
+    assert time.monotonic() - started < 30
+
+
+def _stuck_on_two(chunk):
+    if chunk == [2]:
+        time.sleep(3600)
+    return chunk
