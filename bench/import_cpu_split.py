@@ -5,6 +5,7 @@ code on the same file (bench/README.md, "Fifth session"):
 
     .venv/bin/python bench/import_cpu_split.py FILE.csv [--pg URL]
     PYTHONPATH=../other-checkout/src .venv/bin/python bench/import_cpu_split.py FILE.csv
+    .venv/bin/python bench/import_cpu_split.py FILE.csv --pg URL --statements 12
 
 A file comes from `import_customers.py` (it prints where it wrote it). CPU
 is sampled from /proc every 0.2 s, so each figure is a lower bound.
@@ -56,6 +57,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path)
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432/")
+    parser.add_argument(
+        "--statements",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also the N statements the server spent most time on"
+        " (needs pg_stat_statements, as bench/pg-tuned.sh sets up)",
+    )
     args = parser.parse_args()
     with psycopg.connect(args.pg + "postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB}")
@@ -65,6 +74,9 @@ def main() -> None:
     cli = [sys.executable, "-m", "clientbook.cli"]
     subprocess.run([*cli, "migrate", "-v0"], env=env, check=True)
     subprocess.run([sys.executable, "-c", _SOURCE], env=env, check=True)
+    if args.statements:
+        with psycopg.connect(args.pg + "postgres", autocommit=True) as conn:
+            conn.execute("SELECT pg_stat_statements_reset()")
     with psycopg.connect(args.pg + DB, autocommit=True) as conn:
         conn.execute("CHECKPOINT")  # no timed checkpoint of the set-up inside the run
         seen: dict[str, float] = {}
@@ -91,6 +103,23 @@ def main() -> None:
         ("server", server),
     ]:
         print(f"{name:20} {value:7.1f} s {value / rows * 1e6:6.1f} µs a row")
+    if args.statements:
+        print_statements(args.pg, rows, args.statements)
+
+
+def print_statements(pg: str, rows: int, limit: int) -> None:
+    """The statements of the import the server spent most time on."""
+    with psycopg.connect(pg + "postgres") as conn:
+        found = conn.execute(
+            "SELECT s.total_exec_time, s.calls, s.query FROM pg_stat_statements s"
+            " JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = %s"
+            " ORDER BY s.total_exec_time DESC LIMIT %s",
+            [DB, limit],
+        ).fetchall()
+    print(f"\n{'ms':>8} {'µs a row':>9} {'calls':>7}  statement")
+    for ms, calls, query in found:
+        text = " ".join(query.split())[:90]
+        print(f"{ms:8.0f} {ms * 1000 / rows:9.1f} {calls:7}  {text}")
 
 
 if __name__ == "__main__":

@@ -35,9 +35,13 @@ checkpoint_timeout = 30min
 checkpoint_completion_target = 0.9
 wal_compression = lz4
 wal_buffers = 64MB
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = all
 CONF
     fi
     as_postgres "$BIN/pg_ctl -D $DATA -l $DATA/server.log -w start" >/dev/null
+    # Server time by statement (bench/import_cpu_split.py --statements).
+    as_postgres "$BIN/psql -h $DATA -p $PORT -U postgres -qc 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' postgres" >/dev/null
     echo "postgres://postgres@127.0.0.1:$PORT/"
     ;;
 stop)
