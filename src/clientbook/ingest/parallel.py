@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from django.conf import settings
 from django.db import connections
+from django.utils.translation import gettext as _
 
 AHEAD = 2  # chunks in flight per worker
 # The cycle collector during a big import: young objects every 100 chunks,
@@ -120,7 +121,8 @@ def _done(chunk: list, result) -> tuple[list, list]:
         return chunk, result.get(timeout=WAIT)
     except multiprocessing.TimeoutError:
         raise RuntimeError(
-            f"a parsing worker did not answer in {WAIT} s; run the job again to resume"
+            _("a parsing worker did not answer in %(seconds)s s; run the job again")
+            % {"seconds": WAIT}
         ) from None
 
 

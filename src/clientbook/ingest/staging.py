@@ -6,7 +6,8 @@ every one built as a tuple and formatted for COPY in Python: 40 of the
 importer's ~70 µs a row (py-spy, 200,000 rows). Here each such customer is
 one row COPYed into a temporary table, and one INSERT … SELECT per table
 makes its rows inside the server (the importer's thread: 103 → 69 µs a row,
-its waits for the server included). Customers who bring more (preferences, key
+its waits for the server included). The parsing workers make that row, as
+COPY text (`line`). Customers who bring more (preferences, key
 dates, consents, custom fields, tags, several rows of the file) take the
 general path in `pipeline`, and so does SQLite, where each row is one
 executemany tuple anyway.
@@ -32,7 +33,6 @@ from clientbook.ingest.rows import (
 from clientbook.privacy.models import AuditEntry
 
 TABLE = "clientbook_import_new"
-_ADDRESS = [f"address_{c}" for c in ADDRESS_COLUMNS]
 # A version 7 UUID (as `customers.models.uuid7`) made by the server: a random
 # one with its first 48 bits the time in milliseconds and its version 7.
 _UUID7 = (

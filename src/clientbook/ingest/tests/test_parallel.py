@@ -9,6 +9,7 @@ import time
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 
 from clientbook.customers.models import Address, Customer
 from clientbook.ingest import parallel
@@ -134,7 +135,10 @@ def test_a_worker_that_stops_answering_fails_the_import_instead_of_holding_it(
     chunks = [[1], [2], [3]]
     # when / then
     started = time.monotonic()
-    with pytest.raises(RuntimeError, match="did not answer in 1 s"):
+    with (
+        translation.override("en"),
+        pytest.raises(RuntimeError, match="did not answer in 1 s"),
+    ):
         list(parallel.parse_ahead(_stuck_on_two, chunks, processes=2))
     assert time.monotonic() - started < 30
 
