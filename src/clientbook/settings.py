@@ -152,7 +152,9 @@ CLIENTBOOK = {
     "API_BULK_LIMIT": 10_000,
     "SEARCH_LIMIT": 50,
     "IMPORT_DIR": VAR_DIR / "imports",
-    "IMPORT_CHUNK_ROWS": int(os.environ.get("CLIENTBOOK_IMPORT_CHUNK_ROWS", 2000)),
+    # Rows a transaction of an import writes. 5,000 against 2,000: 1M rows
+    # 114 s against 122 (bench/README.md, "Sixth session").
+    "IMPORT_CHUNK_ROWS": int(os.environ.get("CLIENTBOOK_IMPORT_CHUNK_ROWS", 5000)),
     # Processes that parse import chunks (ingest/parallel.py); unset: one a core.
     # "IMPORT_WORKERS": 2,
     # Duplicate detection (identity/config.py): Splink on DuckDB, or Spark.
