@@ -4,6 +4,7 @@ same order, as parsing in the importing process."""
 import csv
 import datetime as dt
 import gc
+import multiprocessing
 import time
 
 import pytest
@@ -141,6 +142,7 @@ def test_a_worker_that_stops_answering_fails_the_import_instead_of_holding_it(
     ):
         list(parallel.parse_ahead(_stuck_on_two, chunks, processes=2))
     assert time.monotonic() - started < 30
+    assert not multiprocessing.active_children()  # the stuck worker too
 
 
 def _stuck_on_two(chunk):

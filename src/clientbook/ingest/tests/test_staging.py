@@ -18,7 +18,10 @@ pytestmark = [
 AWKWARD = ["plain", "", 'a","b', 'say "hi"', "back\\slash", "{x}", "a,b", " s ", "中文"]
 
 
-@pytest.mark.parametrize("values", [AWKWARD, ["only"], AWKWARD[2:3], [1, 22, 333]])
+@pytest.mark.parametrize(
+    "values",
+    [AWKWARD, ["only"], ['a","b'], ["back\\slash"], ["中文", "{x}"], [1, 22, 333]],
+)
 def test_array_literals_read_back_as_their_values(values):
     # given
     literal, type_ = fastwrite.array_literal(values)
@@ -30,9 +33,13 @@ def test_array_literals_read_back_as_their_values(values):
     assert back == values
 
 
-def test_copy_text_reads_back_as_its_cells():
-    # given: cells COPY must escape, NULLs, a date and a boolean
-    cells = ["tab\there", "new\nline", "back\\slash", None, dt.date(2024, 7, 20), True]
+@pytest.mark.parametrize(
+    "text",
+    ["plain", "中文", "tab\there", "new\nline", "cr\rhere", "back\\slash", "\\N"],
+)
+def test_copy_text_reads_back_as_its_cells(text):
+    # given: a cell COPY must escape (each kind alone), NULLs, a date, a boolean
+    cells = [text, "", None, "plain", dt.date(2024, 7, 20), False]
     columns = "a text, b text, c text, d text, e date, f boolean"
     # when
     with connection.cursor() as cursor:
