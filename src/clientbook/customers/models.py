@@ -1,3 +1,4 @@
+import copy
 import os
 import time
 import uuid
@@ -9,6 +10,22 @@ from django.utils.translation import gettext_lazy as _
 
 from clientbook.privacy.masking import mask_identifier
 from clientbook.references import BULK_WRITTEN
+
+
+class PartialOnPostgreSQL(models.Index):
+    """A partial index on PostgreSQL, a whole one elsewhere. PostgreSQL uses a
+    partial index wherever the query implies its condition; SQLite only where
+    the query repeats the condition term for term (`type = 'mobile'` does not
+    prove `type IN (…)` to it), so there the index stays whole."""
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):
+        index = self
+        if schema_editor.connection.vendor != "postgresql":
+            index = copy.copy(self)
+            index.condition = None
+        return super(PartialOnPostgreSQL, index).create_sql(
+            model, schema_editor, using, **kwargs
+        )
 
 
 class CustomerKind(models.TextChoices):
@@ -323,7 +340,17 @@ class Identifier(models.Model):
                 name="identifier_once_per_customer",
             ),
         ]
-        indexes = [models.Index(fields=["value", "type"])]
+        # By value, for the identifiers the unique index above leaves out: a
+        # live hard identifier is looked up by its type too, and a second
+        # index of every imported mobile, ID and email cost the server ~40%
+        # of an identifier's insert (measured on 1.8M identifiers).
+        indexes = [
+            PartialOnPostgreSQL(
+                fields=["value", "type"],
+                condition=~Q(type__in=HARD_IDENTIFIER_TYPES),
+                name="identifier_value_not_hard",
+            )
+        ]
 
     def __str__(self) -> str:
         # Masked: str() ends up in admin pages, logs and messages.

@@ -11,7 +11,12 @@ from django.conf import settings
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 
 from clientbook.customers import normalise
-from clientbook.customers.models import Customer, Identifier, IdentifierType
+from clientbook.customers.models import (
+    HARD_IDENTIFIER_TYPES,
+    Customer,
+    Identifier,
+    IdentifierType,
+)
 from clientbook.org.access import scope_by_branch
 
 
@@ -99,15 +104,17 @@ def _identifier_matches(text: str) -> Q:
         IdentifierType.EMAIL,
     ):
         try:
-            candidates.append(Q(type=type_, value=normalise.identifier(type_, compact)))
+            candidates.append(
+                _identifier_is(type_, normalise.identifier(type_, compact))
+            )
         except normalise.NormaliseError:
             continue
     # Membership, loyalty, WeChat and external numbers are matched as typed.
+    candidates.append(_identifier_is(IdentifierType.MEMBERSHIP, compact))
     candidates.append(
         Q(
             value=compact,
             type__in=[
-                IdentifierType.MEMBERSHIP,
                 IdentifierType.LOYALTY,
                 IdentifierType.WECHAT,
                 IdentifierType.EXTERNAL,
@@ -119,6 +126,15 @@ def _identifier_matches(text: str) -> Q:
     for q in candidates:
         condition |= q
     return condition
+
+
+def _identifier_is(type_: str, value: str) -> Q:
+    """A hard identifier is only indexed by value while live (the unique
+    index of its holders): searches find live customers, whose identifiers
+    are live."""
+    if type_ in HARD_IDENTIFIER_TYPES:
+        return Q(type=type_, value=value, is_live=True)
+    return Q(type=type_, value=value)
 
 
 @dataclass

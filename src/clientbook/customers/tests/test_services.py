@@ -1,10 +1,11 @@
 import datetime as dt
+import re
 import time
 import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import translation
 
 from clientbook.customers.models import (
@@ -13,7 +14,11 @@ from clientbook.customers.models import (
     Identifier,
     uuid7,
 )
-from clientbook.customers.selectors import customer_search, customer_value_summary
+from clientbook.customers.selectors import (
+    _identifier_matches,
+    customer_search,
+    customer_value_summary,
+)
 from clientbook.customers.services import (
     custom_field_define,
     customer_archive,
@@ -23,6 +28,7 @@ from clientbook.customers.services import (
     preference_set,
 )
 from clientbook.errors import AccessDenied, Conflict, ValidationFailed
+from clientbook.ingest.pipeline import _in
 from clientbook.privacy.models import AuditEntry
 from clientbook.sales.services import order_create
 from clientbook.tests.factories import ProductFactory
@@ -86,6 +92,77 @@ def test_soft_identifiers_may_be_shared(source, branch):
             ],
         )
     assert Identifier.objects.filter(type="landline").count() == 2
+
+
+def test_search_finds_customers_by_each_kind_of_identifier(source, branch, manager):
+    customer = customer_create(
+        name="戌",
+        source=source,
+        branch=branch,
+        identifiers=[
+            {"type": "mobile", "value": "13912345678"},
+            {"type": "landline", "value": "010-62345678"},
+            {"type": "membership", "value": "VIP-0042"},
+            {"type": "wechat", "value": "xu_shop"},
+            {"type": "email", "value": "Xu@Example.com"},
+            {"type": "national_id", "value": "11010519491231002X"},
+        ],
+    )
+    for query in (
+        "139 1234 5678",
+        "010-62345678",
+        "VIP-0042",
+        "xu_shop",
+        "xu@example.com",
+        "110105491231002",
+    ):
+        assert list(customer_search(user=manager, query=query)) == [customer], query
+
+
+def _plan(queryset) -> str:
+    if connection.vendor != "postgresql":
+        return queryset.explain()
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A table this small is read whole anyway: ask for an index, and see
+        # that one can serve (else the plan reads a whole table or index).
+        cursor.execute("SET LOCAL enable_seqscan TO off")
+        return queryset.explain()
+
+
+@pytest.mark.parametrize(
+    ("lookup", "indexes"),
+    [
+        (
+            lambda: Identifier.objects.filter(_identifier_matches("13912345678")),
+            {"hard_identifier_one_live_holder", "identifier_value_not_hard"},
+        ),
+        (
+            lambda: Identifier.objects.filter(_identifier_matches("010-62345678")),
+            {"hard_identifier_one_live_holder", "identifier_value_not_hard"},
+        ),
+        (  # how an import looks up the holders of a chunk's mobiles
+            lambda: Identifier.objects.filter(
+                _in("value", ["+8613912345678"]), type="mobile", is_live=True
+            ),
+            {"hard_identifier_one_live_holder"},
+        ),
+    ],
+)
+def test_identifier_lookups_by_value_use_an_index(lookup, indexes, source, branch):
+    customer_create(
+        name="亥",
+        source=source,
+        branch=branch,
+        identifiers=[{"type": "landline", "value": "010-62345678"}],
+    )
+    plan = _plan(lookup())
+    if connection.vendor == "postgresql":
+        used = set(re.findall(r"Index (?:Only )?Scan (?:using|on) (\w+)", plan))
+        assert used == indexes, plan
+        assert plan.count("Index Cond") >= plan.count("Index Scan"), plan
+    else:  # one index, whole on SQLite (PartialOnPostgreSQL): searched, not scanned
+        assert "SEARCH customers_identifier" in plan, plan
+        assert "SCAN customers_identifier" not in plan, plan
 
 
 def test_seeing_an_identifier_again_updates_last_seen(source, branch):
