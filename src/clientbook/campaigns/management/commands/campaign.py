@@ -48,6 +48,9 @@ ACTIONS = [
 
 
 class Command(BaseCommand):
+    # Django's system checks load every view and API module: 1.4 s a call.
+    # `migrate` and `run` still run them.
+    requires_system_checks = []
     help = "Run a campaign: select, assign, change stage, send, record, evaluate."
 
     def add_arguments(self, parser) -> None:

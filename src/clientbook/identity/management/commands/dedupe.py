@@ -30,6 +30,9 @@ class ProgressLine:
 
 
 class Command(BaseCommand):
+    # Django's system checks load every view and API module: 1.4 s a call.
+    # `migrate` and `run` still run them.
+    requires_system_checks = []
     help = (
         "Finds duplicate customers with Splink: merges the sure pairs and "
         "queues the likely ones for review."
