@@ -77,13 +77,13 @@ class CustomerRecord:
         """Computes what writing the record needs, so parsing workers do it."""
         self._hard = None  # identifiers may have changed since a first read
         self.source_key()
-        self.content_hash()
         if self.profile.get("name") and not self.errors:
             self.name_keys = normalise.name_keys(self.profile["name"])
         if self.address:
             self.address_row = tuple(
                 self.address.get(k, d) for k, d in ADDRESS_COLUMNS.items()
             )
+        self.content_hash()
 
     def __reduce__(self):
         """How a parsing worker sends the record to the importer: without the
@@ -113,8 +113,27 @@ class CustomerRecord:
         return f"name:{self.profile.get('name', '')}|{birth}"[:200]
 
     def content_hash(self) -> str:
+        """What the row says once normalised (of a sealed record). A row read
+        again, or written otherwise (a phone's spaces, a date's format, the
+        order of columns), is unchanged; a row that says something new, or
+        whose mapping now takes another column, is not. A hash of the raw row
+        told two spellings of one row apart: the one seen last was kept, and
+        a re-import applied the other again over the customer's later rows."""
         if self._hash is None:
-            content = _CANONICAL.encode(self.raw)
+            content = _CANONICAL.encode(
+                [
+                    self.profile,
+                    sorted(self.identifiers),
+                    self.address_row,
+                    sorted(self.preferences),
+                    sorted(self.key_dates),
+                    sorted(self.consents),
+                    self.custom,
+                    sorted(self.tags),
+                    self.branch_id,
+                    self.external_id,
+                ]
+            )
             self._hash = hashlib.sha256(content.encode()).hexdigest()
         return self._hash
 
@@ -206,9 +225,8 @@ _TRUE = {"1", "是", "y", "yes", "true", "同意", "granted", "已同意", "t"}
 _FALSE = {"0", "否", "n", "no", "false", "不同意", "withdrawn", "拒绝", "退订", "f"}
 _TAG_SPLIT = re.compile(r"[,，、;；|]")
 _HARD = frozenset(str(t) for t in HARD_IDENTIFIER_TYPES)  # plain str: fast `in`
-# What `json.dumps(raw, sort_keys=True, ensure_ascii=False)` gives, without
-# building an encoder per row: content hashes stay those of earlier imports.
-_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
+# One encoder for every row's content hash (dates, decimals as text).
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
 
 
 class RowParser:

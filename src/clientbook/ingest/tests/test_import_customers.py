@@ -134,6 +134,44 @@ def test_reimporting_the_same_file_changes_nothing(tmp_path, source):
     )
 
 
+@pytest.mark.parametrize("chunk_rows", [1, 5000])
+def test_reimporting_a_file_with_several_rows_of_one_customer_changes_nothing(
+    tmp_path, source, settings, chunk_rows
+):
+    # given: one customer in three rows: the second writes the first's phone
+    # otherwise, the third finds it by its national ID under another mobile
+    # and names it anew (the later row wins)
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_CHUNK_ROWS": chunk_rows}
+    rows = [
+        ["王伟", "13800138000", "110105198503020011"],
+        ["王伟", "+86 138 0013 8000", "110105198503020011"],
+        ["邝桂花", "13900139000", "110105198503020011"],
+    ]
+    path = write_csv(tmp_path / "s.csv", ["姓名", "手机", "身份证号"], rows)
+    run(path, source)
+    assert Customer.objects.get().name == "邝桂花"
+    # when: the same file again
+    again = run(path, source)
+    # then: every row is unchanged, and so is the customer
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
+    assert Customer.objects.get().name == "邝桂花"
+
+
+def test_reimporting_a_file_with_one_more_column_mapped_takes_it(tmp_path, source):
+    # given: a file imported without its occupation column
+    path = write_csv(
+        tmp_path / "o.csv", ["姓名", "手机", "职业"], [["陶一", "13800138000", "教师"]]
+    )
+    run(path, source, mapping={"姓名": "name", "手机": "phone", "职业": ""})
+    # when: the same file with that column mapped
+    again = run(
+        path, source, mapping={"姓名": "name", "手机": "phone", "职业": "occupation"}
+    )
+    # then: the row says more than before, and the customer gets it
+    assert (again.updated, again.unchanged) == (1, 0)
+    assert Customer.objects.get().occupation == "教师"
+
+
 def test_corrected_rejects_complete_the_import(tmp_path, source):
     path = write_csv(tmp_path / "a.csv", HEADERS, ROWS)
     job = run(path, source)
