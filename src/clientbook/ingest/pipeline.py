@@ -263,6 +263,8 @@ def _plan(ctx, good, holders, known, customers, result) -> list[Plan]:
             ):
                 result.unchanged += 1
                 continue
+            if record_of_source:  # what a later row of the key compares with
+                record_of_source.content_hash = record.content_hash()
             plan = by_customer.get(customer["id"])
             if plan is None:
                 plan = by_customer[customer["id"]] = Plan(customer)
@@ -318,6 +320,8 @@ def _write(ctx: Context, plans: list[Plan], known: dict, result: ChunkResult) ->
         changed: dict[str, Any] = {}
         for record in plan.records:
             _merge_profile(plan.customer, record, changes=changed)
+        # Rows of one chunk may change a field and change it back.
+        changed = {f: v for f, v in changed.items() if v != before.get(f)}
         changes[plan.pk] = ({f: before.get(f) for f in changed}, changed)
     _save_updates(plans, changes)
     touched = _children(ctx, plans, new={p.pk for p in new})

@@ -157,6 +157,27 @@ def test_reimporting_a_file_with_several_rows_of_one_customer_changes_nothing(
     assert Customer.objects.get().name == "邝桂花"
 
 
+@pytest.mark.parametrize("chunk_rows", [1, 5000])
+def test_reimporting_rows_of_one_key_that_disagree_ends_as_the_first_import(
+    tmp_path, source, settings, chunk_rows
+):
+    # given: one customer's row twice, with two birth dates (the later wins)
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_CHUNK_ROWS": chunk_rows}
+    rows = [
+        ["秦一", "13800138000", "1980-01-01"],
+        ["秦一", "13800138000", "1981-01-01"],
+    ]
+    path = write_csv(tmp_path / "k.csv", ["姓名", "手机", "生日"], rows)
+    run(path, source)
+    # when: the same file again
+    again = run(path, source)
+    # then: the later row still wins. Only within one chunk does the replay
+    # count as no update: rows of one key in two chunks each update it again.
+    assert Customer.objects.get().birth_date == dt.date(1981, 1, 1)
+    if chunk_rows > 1:
+        assert (again.created, again.updated, again.unchanged) == (0, 0, 1)
+
+
 def test_reimporting_a_file_with_one_more_column_mapped_takes_it(tmp_path, source):
     # given: a file imported without its occupation column
     path = write_csv(
