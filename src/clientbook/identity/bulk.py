@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -36,11 +36,9 @@ from clientbook.identity.survivorship import (
     survivor_key,
     survivor_values,
 )
+from clientbook.ingest import fastwrite
 from clientbook.privacy.models import AuditEntry, Source
 
-# Parameters of one UPDATE … FROM (VALUES …): within the 999 Django
-# assumes of SQLite.
-VALUES_PARAMS = 900
 PROFILE = ["name", "gender", "birth_date", "occupation", "employer", "position"]
 
 
@@ -334,44 +332,11 @@ def plan(batch: _Batch, clusters: Sequence[Sequence[int]], now) -> list[Planned]
 
 
 def _update_rows(model, names: Sequence[str], rows: dict[int, Sequence]) -> None:
-    """UPDATE table SET a = v.a, b = v.b FROM (VALUES (id, a, b), …) AS v:
-    many rows, each with its own values, in one statement, on SQLite and
-    PostgreSQL alike (Django's bulk_update builds a CASE per field and row,
-    a hundred times slower to compile)."""
-    q = connection.ops.quote_name
-    table, pk = q(model._meta.db_table), q(model._meta.pk.column)
-    fields = [model._meta.get_field(n) for n in names]
-    # PostgreSQL types a VALUES column from its first values: say what it is.
-    typed = connection.vendor == "postgresql"
-    sets = ", ".join(
-        f"{q(f.column)} = "
-        + (
-            f"CAST(v.column{i} AS {f.cast_db_type(connection)})"
-            if typed
-            else f"v.column{i}"
-        )
-        for i, f in enumerate(fields, start=2)
+    """Each row's own values, many rows a statement (`fastwrite.update_rows`),
+    in key order."""
+    fastwrite.update_rows(
+        model, list(names), [(*values, pk) for pk, values in sorted(rows.items())]
     )
-    width = len(fields) + 1
-    row_sql = "(" + ", ".join(["%s"] * width) + ")"
-    items = sorted(rows.items())
-    step = max(1, VALUES_PARAMS // width)
-    with connection.cursor() as cursor:
-        for start in range(0, len(items), step):
-            chunk = items[start : start + step]
-            params = []
-            for key, values in chunk:
-                params.append(key)
-                params.extend(
-                    f.get_db_prep_save(v, connection)
-                    for f, v in zip(fields, values, strict=True)
-                )
-            cursor.execute(
-                f"UPDATE {table} SET {sets} FROM (VALUES"
-                f" {', '.join([row_sql] * len(chunk))}) AS v"
-                f" WHERE {table}.{pk} = v.column1",
-                params,
-            )
 
 
 def _write_rows(batch: _Batch) -> None:

@@ -527,6 +527,46 @@ def test_fast_inserts_store_what_the_orm_stores(source):
     assert slow.pk > fast.pk  # ids allocated by the writer are not given again
 
 
+def test_bulk_updates_store_what_the_orm_stores(source):
+    """Many rows a statement, each with its own values: text, dates, times,
+    booleans, foreign keys and NULLs, over more rows than one statement."""
+    from django.utils import timezone
+
+    from clientbook.ingest import fastwrite
+
+    when = timezone.now().replace(microsecond=654321)
+    people = [
+        customer_create(name=f"批{i}", source=source, identifiers=[])
+        for i in range(200)
+    ]
+    values = {
+        c.pk: (f"改{i}", dt.date(1980, 1, 1 + i % 28) if i % 3 else None, when)
+        for i, c in enumerate(people)
+    }
+    # when
+    fastwrite.update_rows(
+        Customer,
+        ["name", "birth_date", "updated_at"],
+        [(*v, pk) for pk, v in values.items()],
+    )
+    # then
+    stored = Customer.objects.values_list("pk", "name", "birth_date", "updated_at")
+    assert {pk: (n, b, u) for pk, n, b, u in stored} == values
+    ident = Identifier.objects.create(
+        customer=people[0],
+        type="email",
+        value="u@b.cn",
+        source=source,
+        first_seen=when,
+        last_seen=when,
+    )
+    fastwrite.update_rows(
+        Identifier, ["is_verified", "customer_id"], [(True, people[1].pk, ident.pk)]
+    )
+    ident.refresh_from_db()
+    assert (ident.is_verified, ident.customer_id) == (True, people[1].pk)
+
+
 def test_reject_report_cannot_run_formulas_but_keeps_phones_and_amounts(
     tmp_path, source
 ):
