@@ -528,8 +528,8 @@ def test_fast_inserts_store_what_the_orm_stores(source):
 
 
 def test_bulk_updates_store_what_the_orm_stores(source):
-    """Many rows a statement, each with its own values: text, dates, times,
-    booleans, foreign keys and NULLs, over more rows than one statement."""
+    """Rows each with their own values (text, dates, times, booleans,
+    foreign keys, NULLs), many at once."""
     from django.utils import timezone
 
     from clientbook.ingest import fastwrite
