@@ -120,10 +120,8 @@ class ImportReject(models.Model):
 
 class SourceRecord(models.Model):
     """What a source has told about one customer: the key it is known by in
-    that source and the hashes of what the rows of that key said in the
-    last job that changed it, so importing the same file again finds the
-    same customer and changes nothing, even when the file holds the key in
-    rows that disagree."""
+    that source and a hash of the content last imported, so importing the
+    same file again finds the same customer and changes nothing."""
 
     # The unique (source, key) serves lookups by source.
     source = models.ForeignKey(
@@ -136,8 +134,7 @@ class SourceRecord(models.Model):
         related_name="source_records",
         **BULK_WRITTEN,
     )
-    # Space-separated, the last HASHES_KEPT at most (`ingest.pipeline`).
-    content_hashes = models.CharField(max_length=650)
+    content_hash = models.CharField(max_length=64)
     job = models.ForeignKey(  # which job last saw it; no one looks up by job
         ImportJob, null=True, on_delete=models.SET_NULL, db_index=False, **BULK_WRITTEN
     )

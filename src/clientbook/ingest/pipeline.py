@@ -135,29 +135,13 @@ class Plan:
         return self.customer["id"]
 
 
-# A key's rows that disagree, remembered per job: more than this many in
-# one file are told apart from the last ones only.
-HASHES_KEPT = 10
-
-
 @dataclass(eq=False, slots=True)
 class Seen:
-    """A source record: how the source knows a customer, and what the rows
-    of its key said in the job that last changed it."""
+    """A source record: how the source knows a customer, and what it said."""
 
     id: int | None
     customer_id: int
-    hashes: tuple[str, ...]
-    job_id: int | None
-
-    def saw(self, digest: str, job_id: int) -> None:
-        """A row of the key, written by job `job_id`: a later row of the same
-        file adds to what it said, a new job starts it afresh (a re-import
-        then finds each row of the file among them, and changes nothing)."""
-        if self.job_id != job_id:
-            self.hashes, self.job_id = (digest,), job_id
-        elif digest not in self.hashes:
-            self.hashes = (*self.hashes[1 - HASHES_KEPT :], digest)
+    content_hash: str
 
 
 # What planning and merging read of an existing customer.
@@ -183,10 +167,10 @@ def _apply(ctx: Context, records: list[CustomerRecord]) -> ChunkResult:
             good.append(record)
     holders = _live_holders({i for r in good for i in r.hard_identifiers})
     known = {
-        key: Seen(pk, customer_id, tuple(hashes.split()), job)
-        for key, pk, customer_id, hashes, job in SourceRecord.objects.filter(
+        key: Seen(pk, customer_id, digest)
+        for key, pk, customer_id, digest in SourceRecord.objects.filter(
             _in("key", {r.source_key() for r in good}), source_id=ctx.job.source_id
-        ).values_list("key", "id", "customer_id", "content_hashes", "job_id")
+        ).values_list("key", "id", "customer_id", "content_hash")
     }
     customers = _customers(
         {*holders.values(), *(s.customer_id for s in known.values())}
@@ -275,12 +259,12 @@ def _plan(ctx, good, holders, known, customers, result) -> list[Plan]:
             if (
                 record_of_source
                 and record_of_source.customer_id == customer["id"]
-                and record.content_hash() in record_of_source.hashes
+                and record_of_source.content_hash == record.content_hash()
             ):
                 result.unchanged += 1
                 continue
             if record_of_source:  # what a later row of the key compares with
-                record_of_source.saw(record.content_hash(), ctx.job.pk)
+                record_of_source.content_hash = record.content_hash()
             plan = by_customer.get(customer["id"])
             if plan is None:
                 plan = by_customer[customer["id"]] = Plan(customer)
@@ -726,25 +710,22 @@ def _source_records(ctx: Context, plans: list[Plan], known: dict) -> None:
             key, digest = record.source_key(), record.content_hash()
             current = known.get(key)
             if current is None:
-                current = fresh[key] = known[key] = Seen(None, plan.pk, (), None)
-            current.customer_id = plan.pk
-            current.saw(digest, ctx.job.pk)
+                fresh[key] = known[key] = Seen(None, plan.pk, digest)
+                continue
+            current.customer_id, current.content_hash = plan.pk, digest
             if current.id:
                 stale[current.id] = current
     source, job = ctx.job.source_id, ctx.job.pk
     fastwrite.insert_rows(
         SourceRecord,
-        ["source_id", "key", "customer_id", "content_hashes", "job_id"],
-        [(source, k, s.customer_id, " ".join(s.hashes), job) for k, s in fresh.items()],
+        ["source_id", "key", "customer_id", "content_hash", "job_id"],
+        [(source, k, s.customer_id, s.content_hash, job) for k, s in fresh.items()],
         ids=False,
     )
     fastwrite.update_rows(
         SourceRecord,
-        ["customer_id", "content_hashes", "job_id", "last_seen"],
-        [
-            (s.customer_id, " ".join(s.hashes), job, ctx.now, pk)
-            for pk, s in stale.items()
-        ],
+        ["customer_id", "content_hash", "job_id", "last_seen"],
+        [(s.customer_id, s.content_hash, job, ctx.now, pk) for pk, s in stale.items()],
     )
 
 
