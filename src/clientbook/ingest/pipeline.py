@@ -259,7 +259,7 @@ def _plan(ctx, good, holders, known, customers, result) -> list[Plan]:
             if (
                 record_of_source
                 and record_of_source.customer_id == customer["id"]
-                and record_of_source.content_hash == record.content_hash()
+                and _same_content(record_of_source, record)
             ):
                 result.unchanged += 1
                 continue
@@ -280,6 +280,11 @@ def _plan(ctx, good, holders, known, customers, result) -> list[Plan]:
             for k in (*hard, key):
                 pending.setdefault(k, plan)
     return plans
+
+
+def _same_content(seen: Seen, record: CustomerRecord) -> bool:
+    digest = seen.content_hash
+    return digest == record.content_hash() or digest == record.raw_hash()
 
 
 def _conflict(record, holders, customers) -> RowError:

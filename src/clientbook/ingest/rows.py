@@ -137,6 +137,12 @@ class CustomerRecord:
             self._hash = hashlib.sha256(content.encode()).hexdigest()
         return self._hash
 
+    def raw_hash(self) -> str:
+        """The hash imports stored before `content_hash` (of the raw row): a
+        file imported then and read again is unchanged too, rather than
+        applied again over what has changed since."""
+        return hashlib.sha256(_RAW.encode(self.raw).encode()).hexdigest()
+
 
 # Not sent back from a worker: the importer has the raw row, the row number
 # comes apart and the hard identifiers are cheaper to pick again than to send.
@@ -225,8 +231,10 @@ _TRUE = {"1", "是", "y", "yes", "true", "同意", "granted", "已同意", "t"}
 _FALSE = {"0", "否", "n", "no", "false", "不同意", "withdrawn", "拒绝", "退订", "f"}
 _TAG_SPLIT = re.compile(r"[,，、;；|]")
 _HARD = frozenset(str(t) for t in HARD_IDENTIFIER_TYPES)  # plain str: fast `in`
-# One encoder for every row's content hash (dates, decimals as text).
+# One encoder for every row's content hash (dates, decimals as text), and
+# the one of the raw rows' hashes of earlier versions.
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
+_RAW = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
 
 
 class RowParser:

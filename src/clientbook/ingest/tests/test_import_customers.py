@@ -178,6 +178,44 @@ def test_reimporting_rows_of_one_key_that_disagree_ends_as_the_first_import(
         assert (again.created, again.updated, again.unchanged) == (0, 0, 1)
 
 
+@pytest.mark.parametrize("chunk_rows", [1, 5000])
+def test_the_last_row_of_a_key_wins_even_when_it_repeats_an_earlier_one(
+    tmp_path, source, settings, chunk_rows
+):
+    # given: a customer a first file made
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_CHUNK_ROWS": chunk_rows}
+    header = ["姓名", "手机", "生日"]
+    run(
+        write_csv(tmp_path / "a.csv", header, [["韩一", "13800138000", "1979-01-01"]]),
+        source,
+    )
+    # when: a file says A, then B, then A again
+    rows = [["韩一", "13800138000", f"{year}-01-01"] for year in (1980, 1981, 1980)]
+    run(write_csv(tmp_path / "b.csv", header, rows), source)
+    # then: the last row wins
+    assert Customer.objects.get().birth_date == dt.date(1980, 1, 1)
+
+
+def test_a_file_imported_with_raw_row_hashes_is_unchanged_when_read_again(
+    tmp_path, source
+):
+    # given: a row imported by a version that stored the raw row's hash
+    import hashlib
+
+    path = write_csv(tmp_path / "r.csv", ["姓名", "手机"], [["魏一", "13800138000"]])
+    run(path, source)
+    raw = json.dumps(
+        {"姓名": "魏一", "手机": "13800138000"}, sort_keys=True, ensure_ascii=False
+    )
+    SourceRecord.objects.update(content_hash=hashlib.sha256(raw.encode()).hexdigest())
+    Customer.objects.update(name="魏二")  # changed since, by hand
+    # when: the same file again
+    again = run(path, source)
+    # then: the row is unchanged, and so is what changed since
+    assert (again.updated, again.unchanged) == (0, 1)
+    assert Customer.objects.get().name == "魏二"
+
+
 def test_reimporting_a_file_with_one_more_column_mapped_takes_it(tmp_path, source):
     # given: a file imported without its occupation column
     path = write_csv(
