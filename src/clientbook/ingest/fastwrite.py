@@ -17,7 +17,7 @@ import functools
 import hashlib
 from collections.abc import Callable
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -215,12 +215,14 @@ def update_rows(model, columns: list[str], rows: list[tuple]) -> None:
 def _update_from_copy(model, fields, rows) -> None:
     q, meta = connection.ops.quote_name, model._meta
     table, pk = q(meta.db_table), q(meta.pk.column)
-    # A temporary table per target and set of columns, made once a session.
+    # A temporary table per target and set of columns, made once a session
+    # (named by a digest: within PostgreSQL's 63 bytes for any table).
     names = [f.column for f in fields]
-    temp = q(f"clientbook_update_{meta.db_table}_{_digest(names)}")
+    temp = q(f"clientbook_update_{_digest([meta.db_table, *names])}")
     types = ", ".join(f"{q(f.column)} {f.db_type(connection)}" for f in fields)
     sets = ", ".join(f"{q(c)} = v.{q(c)}" for c in names)
-    with connection.cursor() as cursor:
+    # One transaction at least: the table is emptied at each commit.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {temp}"
             f" (pk {meta.pk.rel_db_type(connection)}, {types})"

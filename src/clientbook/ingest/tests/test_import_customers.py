@@ -599,6 +599,15 @@ def test_bulk_updates_store_what_the_orm_stores(source):
     assert (ident.is_verified, ident.customer_id) == (True, people[1].pk)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_bulk_updates_outside_a_transaction(source):
+    from clientbook.ingest import fastwrite
+
+    customer = customer_create(name="外一", source=source, identifiers=[])
+    fastwrite.update_rows(Customer, ["name"], [("外二", customer.pk)])
+    assert Customer.objects.get().name == "外二"
+
+
 def test_reject_report_cannot_run_formulas_but_keeps_phones_and_amounts(
     tmp_path, source
 ):
