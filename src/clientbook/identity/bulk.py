@@ -332,8 +332,7 @@ def plan(batch: _Batch, clusters: Sequence[Sequence[int]], now) -> list[Planned]
 
 
 def _update_rows(model, names: Sequence[str], rows: dict[int, Sequence]) -> None:
-    """Each row's own values, many rows a statement (`fastwrite.update_rows`),
-    in key order."""
+    """Each row's own values (`fastwrite.update_rows`), in key order."""
     fastwrite.update_rows(
         model, list(names), [(*values, pk) for pk, values in sorted(rows.items())]
     )
