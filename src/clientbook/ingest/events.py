@@ -295,7 +295,7 @@ def apply_interaction_chunk(ctx, rows: list[EventRow]) -> ChunkResult:
                 source=ctx.job.source,
                 key=keys[row.row_number],
                 customer_id=item.customer_id,
-                content_hash=keys[row.row_number][4:],
+                content_hashes=keys[row.row_number][4:],
                 job=ctx.job,
             )
         )

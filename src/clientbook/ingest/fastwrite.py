@@ -116,6 +116,8 @@ def _defaults(fields) -> tuple[dict, list]:
     is made per row (a UUID)."""
     now, const, per_row = timezone.now(), {}, []
     for field in fields:
+        if field.db_default is not models.NOT_PROVIDED and not field.has_default():
+            continue  # the database's own default
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             const[field.attname] = now
         elif field.has_default() and callable(field.default):

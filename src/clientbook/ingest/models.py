@@ -120,8 +120,9 @@ class ImportReject(models.Model):
 
 class SourceRecord(models.Model):
     """What a source has told about one customer: the key it is known by in
-    that source and a hash of the content last imported, so importing the
-    same file again finds the same customer and changes nothing."""
+    that source and the hashes of what the rows of that key said in the file
+    last imported, so importing the same file again finds the same customer
+    and changes nothing (see `pipeline.Seen`)."""
 
     # The unique (source, key) serves lookups by source.
     source = models.ForeignKey(
@@ -134,10 +135,12 @@ class SourceRecord(models.Model):
         related_name="source_records",
         **BULK_WRITTEN,
     )
-    content_hash = models.CharField(max_length=64)
+    # One hash per row of the key, in file order, comma-separated.
+    content_hashes = models.TextField()
     job = models.ForeignKey(  # which job last saw it; no one looks up by job
         ImportJob, null=True, on_delete=models.SET_NULL, db_index=False, **BULK_WRITTEN
     )
+    rows_read = models.PositiveIntegerField(db_default=1)  # rows of the key `job` read
     last_seen = models.DateTimeField(auto_now=True)
 
     class Meta:

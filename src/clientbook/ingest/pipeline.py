@@ -137,12 +137,48 @@ class Plan:
 
 @dataclass(eq=False, slots=True)
 class Seen:
-    """A source record: how the source knows a customer, and what it said."""
+    """A source record: how the source knows a customer, the hashes of the
+    rows of its key in the file the last job read there (in file order),
+    and how many of them this job has read so far.
+
+    A file may hold several rows of one customer that disagree (one mobile,
+    two addresses): read again, each row is compared with the row at its
+    place in that file, so an unchanged file changes nothing, however its
+    rows fall into chunks. Compared with the last row only, every earlier
+    row was applied again, over edits made since."""
 
     id: int | None
     customer_id: int
-    content_hash: str
+    hashes: list[str]
+    read: int = 0
+    changed: bool = False  # to be written back
 
+    def expects(self, record: CustomerRecord) -> bool:
+        """Whether the row is the one the key's last file had at this place
+        (or, stored by an earlier version, its raw row's hash)."""
+        if self.read >= len(self.hashes):
+            return False
+        digest = self.hashes[self.read]
+        return digest == record.content_hash() or digest == record.raw_hash()
+
+    def passed(self) -> None:
+        """An unchanged row read. Where the key has one row, nothing needs
+        writing: that keeps a re-import of an unchanged file write-free."""
+        self.read += 1
+        self.changed |= len(self.hashes) > 1
+
+    def took(self, record: CustomerRecord) -> None:
+        """A row applied: the rows of the last file from here on no longer
+        describe the customer."""
+        del self.hashes[self.read :]
+        if self.read < KEPT_HASHES:
+            self.hashes.append(record.content_hash())
+        self.read += 1
+        self.changed = True
+
+
+# Rows of one key a source record remembers; later ones are always applied.
+KEPT_HASHES = 1000
 
 # What planning and merging read of an existing customer.
 _CUSTOMER_READ = [
@@ -166,18 +202,25 @@ def _apply(ctx: Context, records: list[CustomerRecord]) -> ChunkResult:
         else:
             good.append(record)
     holders = _live_holders({i for r in good for i in r.hard_identifiers})
-    known = {
-        key: Seen(pk, customer_id, digest)
-        for key, pk, customer_id, digest in SourceRecord.objects.filter(
-            _in("key", {r.source_key() for r in good}), source_id=ctx.job.source_id
-        ).values_list("key", "id", "customer_id", "content_hash")
-    }
+    known = _source_records_of(ctx.job, {r.source_key() for r in good})
     customers = _customers(
         {*holders.values(), *(s.customer_id for s in known.values())}
     )
     plans = _plan(ctx, good, holders, known, customers, result)
     _write(ctx, plans, known, result)
     return result
+
+
+def _source_records_of(job: ImportJob, keys: set[str]) -> dict[str, Seen]:
+    """The source's records of these keys; the rows of a key this job read
+    so far count only for a record it wrote (in an earlier chunk, or before
+    it was stopped and resumed)."""
+    found = SourceRecord.objects.filter(_in("key", keys), source_id=job.source_id)
+    columns = ["key", "id", "customer_id", "content_hashes", "job_id", "rows_read"]
+    return {
+        key: Seen(pk, customer, hashes.split(","), read if last == job.pk else 0)
+        for key, pk, customer, hashes, last, read in found.values_list(*columns)
+    }
 
 
 class _AnyOf(Lookup):
@@ -259,12 +302,11 @@ def _plan(ctx, good, holders, known, customers, result) -> list[Plan]:
             if (
                 record_of_source
                 and record_of_source.customer_id == customer["id"]
-                and _same_content(record_of_source, record)
+                and record_of_source.expects(record)
             ):
                 result.unchanged += 1
+                record_of_source.passed()
                 continue
-            if record_of_source:  # what a later row of the key compares with
-                record_of_source.content_hash = record.content_hash()
             plan = by_customer.get(customer["id"])
             if plan is None:
                 plan = by_customer[customer["id"]] = Plan(customer)
@@ -276,15 +318,12 @@ def _plan(ctx, good, holders, known, customers, result) -> list[Plan]:
             plan = Plan(None, is_new=True)
             plans.append(plan)
         plan.records.append(record)
+        if record_of_source:  # what a later row of the key compares with
+            record_of_source.took(record)
         if plan.is_new:
             for k in (*hard, key):
                 pending.setdefault(k, plan)
     return plans
-
-
-def _same_content(seen: Seen, record: CustomerRecord) -> bool:
-    digest = seen.content_hash
-    return digest == record.content_hash() or digest == record.raw_hash()
 
 
 def _conflict(record, holders, customers) -> RowError:
@@ -709,28 +748,33 @@ def _tag_id(ctx: Context, name: str) -> int:
 
 def _source_records(ctx: Context, plans: list[Plan], known: dict) -> None:
     fresh: dict[str, Seen] = {}
-    stale: dict[int, Seen] = {}
     for plan in plans:
         for record in plan.records:
-            key, digest = record.source_key(), record.content_hash()
-            current = known.get(key)
-            if current is None:
-                fresh[key] = known[key] = Seen(None, plan.pk, digest)
-                continue
-            current.customer_id, current.content_hash = plan.pk, digest
-            if current.id:
-                stale[current.id] = current
+            key = record.source_key()
+            seen = known.get(key)
+            if seen is None:
+                seen = fresh[key] = known[key] = Seen(None, plan.pk, [])
+            if seen.id is None:  # new to the source (`_plan` took known ones)
+                seen.took(record)
+            seen.customer_id = plan.pk
     source, job = ctx.job.source_id, ctx.job.pk
     fastwrite.insert_rows(
         SourceRecord,
-        ["source_id", "key", "customer_id", "content_hash", "job_id"],
-        [(source, k, s.customer_id, s.content_hash, job) for k, s in fresh.items()],
+        ["source_id", "key", "customer_id", "content_hashes", "job_id", "rows_read"],
+        [
+            (source, k, s.customer_id, ",".join(s.hashes), job, s.read)
+            for k, s in fresh.items()
+        ],
         ids=False,
     )
     fastwrite.update_rows(
         SourceRecord,
-        ["customer_id", "content_hash", "job_id", "last_seen"],
-        [(s.customer_id, s.content_hash, job, ctx.now, pk) for pk, s in stale.items()],
+        ["customer_id", "content_hashes", "job_id", "rows_read", "last_seen"],
+        [
+            (s.customer_id, ",".join(s.hashes), job, s.read, ctx.now, s.id)
+            for s in known.values()
+            if s.id and s.changed
+        ],
     )
 
 

@@ -215,7 +215,7 @@ def _inserts(ctx):
             "source_id": "%s",
             "key": "s.source_key",
             "customer_id": "s.id",
-            "content_hash": "s.content_hash",
+            "content_hashes": "s.content_hash",
             "job_id": "%s",
         },
         staged,

@@ -118,7 +118,7 @@ def pair_of_records(db, trusted, weak, branch):
     )
     InteractionFactory(customer=duplicate, source=weak)
     SourceRecord.objects.create(
-        source=weak, key="id:77", customer=duplicate, content_hash="x"
+        source=weak, key="id:77", customer=duplicate, content_hashes="x"
     )
     return survivor, duplicate
 

@@ -10,7 +10,7 @@ from django.utils import translation
 
 from clientbook.customers.models import Customer, Identifier
 from clientbook.customers.services import custom_field_define, customer_create
-from clientbook.ingest import staging
+from clientbook.ingest import services, staging
 from clientbook.ingest.models import ImportJob, ImportReject, SourceRecord
 from clientbook.ingest.services import (
     import_job_create,
@@ -158,24 +158,80 @@ def test_reimporting_a_file_with_several_rows_of_one_customer_changes_nothing(
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 5000])
-def test_reimporting_rows_of_one_key_that_disagree_ends_as_the_first_import(
+def test_reimporting_rows_of_one_key_that_disagree_changes_nothing(
     tmp_path, source, settings, chunk_rows
 ):
-    # given: one customer's row twice, with two birth dates (the later wins)
+    # given: one customer's row three times, with two birth dates (the last
+    # wins), imported; then the birth date corrected by hand
     settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_CHUNK_ROWS": chunk_rows}
     rows = [
         ["秦一", "13800138000", "1980-01-01"],
         ["秦一", "13800138000", "1981-01-01"],
+        ["秦一", "13800138000", "1980-01-01"],
     ]
     path = write_csv(tmp_path / "k.csv", ["姓名", "手机", "生日"], rows)
     run(path, source)
-    # when: the same file again
+    assert Customer.objects.get().birth_date == dt.date(1980, 1, 1)
+    Customer.objects.update(birth_date=dt.date(1980, 2, 1))
+    audited = AuditEntry.objects.filter(entity="customers.customer").count()
+    # when: the same file again, in one chunk or a chunk a row
     again = run(path, source)
-    # then: the later row still wins. Only within one chunk does the replay
-    # count as no update: rows of one key in two chunks each update it again.
-    assert Customer.objects.get().birth_date == dt.date(1981, 1, 1)
-    if chunk_rows > 1:
-        assert (again.created, again.updated, again.unchanged) == (0, 0, 1)
+    # then: every row is found unchanged, and the correction stays
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
+    assert Customer.objects.get().birth_date == dt.date(1980, 2, 1)
+    assert AuditEntry.objects.filter(entity="customers.customer").count() == audited
+    # and once more: the job that read them last counts its rows afresh
+    assert run(path, source).unchanged == 3
+
+
+def test_a_reimport_stopped_between_rows_of_one_key_resumes_changing_nothing(
+    tmp_path, source, settings, monkeypatch
+):
+    # given: a file with three disagreeing rows of one customer, imported
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_CHUNK_ROWS": 1}
+    header = ["姓名", "手机", "生日"]
+    rows = [["秦三", "13800138000", f"{y}-01-01"] for y in (1980, 1981, 1982)]
+    path = write_csv(tmp_path / "a.csv", header, rows)
+    run(path, source)
+    # when: the same file again, stopped after its second row, then resumed
+    apply, chunks = services.apply_customer_chunk, []
+
+    def stopping(ctx, records):
+        if len(chunks) == 2:
+            raise RuntimeError("stopped")
+        chunks.append(records)
+        return apply(ctx, records)
+
+    monkeypatch.setattr(services, "apply_customer_chunk", stopping)
+    job = import_job_create(path=path, source=source)
+    with pytest.raises(RuntimeError):
+        import_job_run(job=job)
+    monkeypatch.setattr(services, "apply_customer_chunk", apply)
+    job = import_job_run(job=job)
+    # then: the resumed job took up the key's rows where it stopped
+    assert (job.rows_done, job.updated, job.unchanged) == (3, 0, 3)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 5000])
+def test_a_changed_row_of_a_key_is_applied_and_so_is_every_row_after_it(
+    tmp_path, source, settings, chunk_rows
+):
+    # given: a file with three rows of one customer, imported
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_CHUNK_ROWS": chunk_rows}
+    header = ["姓名", "手机", "生日"]
+    rows = [["秦二", "13800138000", f"{y}-01-01"] for y in (1980, 1981, 1980)]
+    run(write_csv(tmp_path / "a.csv", header, rows), source)
+    # when: the file again with its second row changed
+    rows[1][2] = "1982-01-01"
+    again = run(write_csv(tmp_path / "b.csv", header, rows), source)
+    # then: the first row is unchanged, the second applied, and the third
+    # too, since the customer moved on from what it said last time (in one
+    # chunk, the two cancel out: the customer counts as unchanged)
+    assert (again.unchanged, again.updated) == ((2, 0) if chunk_rows > 1 else (1, 2))
+    assert Customer.objects.get().birth_date == dt.date(1980, 1, 1)
+    assert SourceRecord.objects.get().content_hashes.count(",") == 2
+    # and the changed file read again changes nothing
+    assert (run(write_csv(tmp_path / "c.csv", header, rows), source).updated) == 0
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 5000])
@@ -207,7 +263,7 @@ def test_a_file_imported_with_raw_row_hashes_is_unchanged_when_read_again(
     raw = json.dumps(
         {"姓名": "魏一", "手机": "13800138000"}, sort_keys=True, ensure_ascii=False
     )
-    SourceRecord.objects.update(content_hash=hashlib.sha256(raw.encode()).hexdigest())
+    SourceRecord.objects.update(content_hashes=hashlib.sha256(raw.encode()).hexdigest())
     Customer.objects.update(name="魏二")  # changed since, by hand
     # when: the same file again
     again = run(path, source)
