@@ -154,16 +154,20 @@ class Seen:
     changed: bool = False  # to be written back
 
     def expects(self, record: CustomerRecord) -> bool:
-        """Whether the row is the one the key's last file had at this place
-        (or, stored by an earlier version, its raw row's hash)."""
-        if self.read >= len(self.hashes):
+        """Whether the row is the one the key's last file had at this place,
+        or past its end a repeat of the last row the customer took (a hash
+        stored by an earlier version may be of the raw row)."""
+        if not self.hashes:
             return False
-        digest = self.hashes[self.read]
+        digest = self.hashes[min(self.read, len(self.hashes) - 1)]
         return digest == record.content_hash() or digest == record.raw_hash()
 
-    def passed(self) -> None:
+    def passed(self, record: CustomerRecord) -> None:
         """An unchanged row read. Where the key has one row, nothing needs
         writing: that keeps a re-import of an unchanged file write-free."""
+        if self.read >= len(self.hashes):  # a repeat, part of the file too
+            self.took(record)
+            return
         self.read += 1
         self.changed |= len(self.hashes) > 1
 
@@ -305,7 +309,7 @@ def _plan(ctx, good, holders, known, customers, result) -> list[Plan]:
                 and record_of_source.expects(record)
             ):
                 result.unchanged += 1
-                record_of_source.passed()
+                record_of_source.passed(record)
                 continue
             plan = by_customer.get(customer["id"])
             if plan is None:

@@ -184,6 +184,25 @@ def test_reimporting_rows_of_one_key_that_disagree_changes_nothing(
     assert run(path, source).unchanged == 3
 
 
+@pytest.mark.parametrize("chunk_rows", [1, 5000])
+def test_a_row_repeated_in_a_later_file_is_no_change(
+    tmp_path, source, settings, chunk_rows
+):
+    # given: a customer a file of one row made, corrected by hand since
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_CHUNK_ROWS": chunk_rows}
+    header, row = ["姓名", "手机", "生日"], ["秦四", "13800138000", "1980-01-01"]
+    run(write_csv(tmp_path / "a.csv", header, [row]), source)
+    Customer.objects.update(birth_date=dt.date(1980, 2, 1))
+    # when: a file with that row twice, imported twice
+    path = write_csv(tmp_path / "b.csv", header, [row, row])
+    first, again = run(path, source), run(path, source)
+    # then: neither changes the customer
+    assert (
+        (first.updated, first.unchanged) == (again.updated, again.unchanged) == (0, 2)
+    )
+    assert Customer.objects.get().birth_date == dt.date(1980, 2, 1)
+
+
 def test_a_reimport_stopped_between_rows_of_one_key_resumes_changing_nothing(
     tmp_path, source, settings, monkeypatch
 ):
