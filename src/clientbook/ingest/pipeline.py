@@ -43,6 +43,7 @@ from clientbook.ingest.rows import (
     PROFILE_ORDER,
     CustomerRecord,
     RowError,
+    RowParser,
     profile_defaults,
 )
 from clientbook.privacy.models import AuditEntry, Consent
@@ -80,6 +81,7 @@ class Context:
     columns: dict[str, str] = field(default_factory=dict)  # target → column
     now: dt.datetime = field(default_factory=timezone.now)
     tag_ids: dict[str, int] = field(default_factory=dict)
+    parser: RowParser | None = None  # the file's (see `_whole_records`)
 
 
 def apply_customer_chunk(ctx: Context, records: list[CustomerRecord]) -> ChunkResult:
@@ -211,8 +213,23 @@ def _apply(ctx: Context, records: list[CustomerRecord]) -> ChunkResult:
         {*holders.values(), *(s.customer_id for s in known.values())}
     )
     plans = _plan(ctx, good, holders, known, customers, result)
+    _whole_records(ctx, plans, known)
     _write(ctx, plans, known, result)
     return result
+
+
+def _whole_records(ctx: Context, plans: list[Plan], known: dict) -> None:
+    """Whole records for the customers staging does not write: rows that
+    came as `rows.Staged` are parsed again (a few in a first import)."""
+    could = needed = 0
+    for plan in plans:
+        stageable = [r for r in plan.records if r.staged is not None]
+        could += len(stageable)
+        if stageable and not (plan.is_new and _stageable(plan, known)):
+            needed += len(stageable)
+            plan.records = [ctx.parser.whole(r) for r in plan.records]
+    if ctx.parser is not None:
+        ctx.parser.needed(needed, could)
 
 
 def _source_records_of(job: ImportJob, keys: set[str]) -> dict[str, Seen]:

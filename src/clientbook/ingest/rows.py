@@ -7,6 +7,7 @@ reason a user can act on.
 import functools
 import hashlib
 import json
+import multiprocessing
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -141,7 +142,55 @@ class CustomerRecord:
         """The hash imports stored before `content_hash` (of the raw row): a
         file imported then and read again is unchanged too, rather than
         applied again over what has changed since."""
-        return hashlib.sha256(_RAW.encode(self.raw).encode()).hexdigest()
+        return _raw_hash(self.raw)
+
+
+def _raw_hash(raw: dict[str, str]) -> str:
+    return hashlib.sha256(_RAW.encode(raw).encode()).hexdigest()
+
+
+class Staged:
+    """A record a plain new customer could be written from (`staging.line`),
+    as a parsing worker sends it: what matching needs and the staging row.
+    Most rows of a first import are such customers, and whole records cost
+    the workers ~10 µs a row to pickle and the importer as much to unpickle
+    (~700 bytes of dicts and lists each). Where one turns out to need more
+    (its key or an identifier is known, or other rows of the file are the
+    same customer), the importer parses its row again (`RowParser.whole`)."""
+
+    __slots__ = ("row_number", "raw", "_key", "hard_identifiers", "_hash")
+    __slots__ += ("branch_id", "staged")
+    errors = ()
+
+    def __init__(self, row_number, raw, key, hard, digest, branch_id, staged):
+        self.row_number, self.raw, self._key = row_number, raw, key
+        self.hard_identifiers, self._hash = hard, digest
+        self.branch_id, self.staged = branch_id, staged
+
+    @classmethod
+    def of(cls, record: CustomerRecord) -> "Staged":
+        return cls(
+            record.row_number,
+            record.raw,
+            record.source_key(),
+            record.hard_identifiers,
+            record.content_hash(),
+            record.branch_id,
+            record.staged,
+        )
+
+    def __reduce__(self):
+        state = (self._key, self.hard_identifiers, self._hash, self.branch_id)
+        return (Staged, (self.row_number, None, *state, self.staged))
+
+    def source_key(self) -> str:
+        return self._key
+
+    def content_hash(self) -> str:
+        return self._hash
+
+    def raw_hash(self) -> str:
+        return _raw_hash(self.raw)
 
 
 # Not sent back from a worker: the importer has the raw row, the row number
@@ -249,6 +298,9 @@ class RowParser:
         stage: Callable[["CustomerRecord"], str | None] | None = None,
     ):
         self.stage = stage  # what a sealed record is staged as, if it may be
+        # Whether records that could travel as `Staged` go whole instead: set
+        # by the importer (`needed`), read by the workers it forked.
+        self._send_whole = multiprocessing.RawValue("b", 0) if stage else None
         self.columns = [(c, t) for c, t in mapping.items() if t]
         self.branches = branches  # code or name → id
         self.custom_fields = custom_fields  # (customer kind, key) → CustomField
@@ -317,11 +369,35 @@ class RowParser:
         the work that needs no database, so it can run in a worker process."""
         records = [self.customer(number, raw) for number, raw in rows]
         self.split_addresses(records)
-        for record in records:
+        slim = self.stage is not None and not self._send_whole.value
+        for i, record in enumerate(records):
             record.seal()
             if self.stage:
                 record.staged = self.stage(record)
+                if slim and record.staged is not None:
+                    records[i] = Staged.of(record)
         return records
+
+    def whole(self, record: "CustomerRecord | Staged") -> CustomerRecord:
+        """The whole record of a row, parsed again if it came as `Staged`."""
+        if type(record) is not Staged:
+            return record
+        whole = self.customer(record.row_number, record.raw)
+        self.split_addresses([whole])
+        whole.seal()
+        whole.staged = record.staged
+        return whole
+
+    def needed(self, whole: int, of: int) -> None:
+        """Of `of` rows that could have come as `Staged`, `whole` were needed
+        whole: when many are (a re-import that changes most customers, where
+        parsing them again made it 31% slower), the workers send whole
+        records from their next chunk on, and slim ones again when few are."""
+        if self._send_whole is not None and of:
+            if whole > of * 0.2:
+                self._send_whole.value = 1
+            elif whole < of * 0.05:
+                self._send_whole.value = 0
 
     def split_addresses(self, records: list[CustomerRecord]) -> None:
         """Splits one-line addresses into province / city / district / street,

@@ -211,9 +211,8 @@ class Steps:
 def _steps(job: ImportJob, ctx: Context) -> Steps:
     size = settings.CLIENTBOOK["IMPORT_CHUNK_ROWS"]
     if job.kind == ImportKind.CUSTOMERS:
-        parser = _parser(job)
         return Steps(
-            parser.chunk,
+            ctx.parser.chunk,
             apply_customer_chunk,
             lambda rows: _chunks(rows, size),
             parallel=True,
@@ -249,6 +248,7 @@ def _context(job: ImportJob) -> Context:
         scoped_branch_id=scoped,
         custom_fields=custom,
         columns=columns,
+        parser=_parser(job) if job.kind == ImportKind.CUSTOMERS else None,
     )
 
 

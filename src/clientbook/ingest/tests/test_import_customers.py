@@ -1,6 +1,7 @@
 import csv
 import datetime as dt
 import json
+import pickle
 from pathlib import Path
 
 import openpyxl
@@ -12,6 +13,7 @@ from clientbook.customers.models import Customer, Identifier
 from clientbook.customers.services import custom_field_define, customer_create
 from clientbook.ingest import services, staging
 from clientbook.ingest.models import ImportJob, ImportReject, SourceRecord
+from clientbook.ingest.rows import CustomerRecord, RowParser, Staged, with_raw
 from clientbook.ingest.services import (
     import_job_create,
     import_job_run,
@@ -760,6 +762,41 @@ def test_staged_new_customers_are_stored_as_the_general_path_stores_them(
     # as COPY text: id, branch, kind, name…
     names = [line.split("\t")[3].replace("\\\\", "\\") for line in written]
     assert sorted(names) == sorted(["孙八", "周九", '吴"十\\', "郑十一"])
+
+
+def test_plain_new_customers_travel_slim_unless_most_are_needed_whole():
+    # given: a parser that stages, and rows of which one brings a tag
+    parser = RowParser(
+        {"姓名": "name", "手机": "mobile", "地址": "address", "标签": "tags"},
+        branches={},
+        custom_fields={},
+        stage=staging.line,
+    )
+    rows = [
+        (2, {"姓名": " 王五 ", "手机": "139 0013 9000", "地址": "上海市黄浦区1号"}),
+        (3, {"姓名": "赵六", "手机": "13800138000", "标签": "VIP"}),
+    ]
+    # when: parsed, and sent from a worker
+    plain, tagged = parser.chunk(rows)
+    [sent] = with_raw(rows, [pickle.loads(pickle.dumps(plain))])
+    # then: the plain one comes as what matching needs and its staging row
+    assert type(plain) is Staged and type(tagged) is CustomerRecord
+    assert not sent.errors and sent.staged == plain.staged
+    whole = parser.whole(sent)  # parsed again from the raw row
+    assert (sent.source_key(), sent.hard_identifiers, sent.content_hash()) == (
+        whole.source_key(),
+        (("mobile", "+8613900139000"),),
+        whole.content_hash(),
+    )
+    assert whole.profile["name"] == "王五" and whole.address_row[2] == "上海市"
+    assert whole.staged == staging.line(whole) and parser.whole(tagged) is tagged
+    # and whole while most rows are needed whole, slim again when few are
+    parser.needed(30, 100)
+    assert type(parser.chunk(rows)[0]) is CustomerRecord
+    parser.needed(10, 100)  # in between: as it was
+    assert type(parser.chunk(rows)[0]) is CustomerRecord
+    parser.needed(4, 100)
+    assert type(parser.chunk(rows)[0]) is Staged
 
 
 def _tables(job) -> dict:
