@@ -81,6 +81,9 @@ class Context:
     columns: dict[str, str] = field(default_factory=dict)  # target → column
     now: dt.datetime = field(default_factory=timezone.now)
     tag_ids: dict[str, int] = field(default_factory=dict)
+    # Keys of one row whose row this job found unchanged, not written (see
+    # `Seen.passed`; by `hash`: a million keys take ~70 MB as strings twice).
+    passed: set[int] = field(default_factory=set)
     parser: RowParser | None = None  # the file's (see `_whole_records`)
 
 
@@ -140,14 +143,16 @@ class Plan:
 @dataclass(eq=False, slots=True)
 class Seen:
     """A source record: how the source knows a customer, the hashes of the
-    rows of its key in the file the last job read there (in file order),
-    and how many of them this job has read so far.
+    rows of its key the customer took, in file order, and how many of them
+    this job has read so far.
 
     A file may hold several rows of one customer that disagree (one mobile,
     two addresses): read again, each row is compared with the row at its
-    place in that file, so an unchanged file changes nothing, however its
-    rows fall into chunks. Compared with the last row only, every earlier
-    row was applied again, over edits made since."""
+    place, so an unchanged file changes nothing, however its rows fall into
+    chunks. Compared with the last row only, every earlier row was applied
+    again, over edits made since. A file that drops the later rows of a key
+    leaves what they said, as absent rows delete nothing: its first rows
+    are found unchanged, and the hashes keep the rows the customer took."""
 
     id: int | None
     customer_id: int
@@ -172,6 +177,13 @@ class Seen:
             return
         self.read += 1
         self.changed |= len(self.hashes) > 1
+
+    def skipped(self, record: CustomerRecord) -> None:
+        """A row refused (its identifiers now belong to another customer): if
+        it is the one at this place, the rows after it keep theirs."""
+        if self.read < len(self.hashes) and self.expects(record):
+            self.read += 1
+            self.changed |= len(self.hashes) > 1
 
     def took(self, record: CustomerRecord) -> None:
         """A row applied: the rows of the last file from here on no longer
@@ -208,7 +220,7 @@ def _apply(ctx: Context, records: list[CustomerRecord]) -> ChunkResult:
         else:
             good.append(record)
     holders = _live_holders({i for r in good for i in r.hard_identifiers})
-    known = _source_records_of(ctx.job, {r.source_key() for r in good})
+    known = _source_records_of(ctx, {r.source_key() for r in good})
     customers = _customers(
         {*holders.values(), *(s.customer_id for s in known.values())}
     )
@@ -232,16 +244,24 @@ def _whole_records(ctx: Context, plans: list[Plan], known: dict) -> None:
         ctx.parser.needed(needed, could)
 
 
-def _source_records_of(job: ImportJob, keys: set[str]) -> dict[str, Seen]:
-    """The source's records of these keys; the rows of a key this job read
-    so far count only for a record it wrote (in an earlier chunk, or before
-    it was stopped and resumed)."""
+def _source_records_of(ctx: Context, keys: set[str]) -> dict[str, Seen]:
+    """The source's records of these keys, with the rows of each this job
+    has read so far: as written with the record in an earlier chunk (or
+    before the job was stopped and resumed), or the one row of a key it
+    found unchanged."""
+    job = ctx.job
     found = SourceRecord.objects.filter(_in("key", keys), source_id=job.source_id)
     columns = ["key", "id", "customer_id", "content_hashes", "job_id", "rows_read"]
     return {
-        key: Seen(pk, customer, hashes.split(","), read if last == job.pk else 0)
+        key: Seen(pk, customer, hashes.split(","), _read(ctx, key, last, read))
         for key, pk, customer, hashes, last, read in found.values_list(*columns)
     }
+
+
+def _read(ctx: Context, key: str, job_id: int | None, rows_read: int) -> int:
+    if job_id == ctx.job.pk:
+        return rows_read
+    return 1 if hash(key) in ctx.passed else 0
 
 
 class _AnyOf(Lookup):
@@ -304,6 +324,8 @@ def _plan(ctx, good, holders, known, customers, result) -> list[Plan]:
         waiting = {id(pending[k]): pending[k] for k in (*hard, key) if k in pending}
         if len(matched) + len(waiting) > 1:
             result.rejected.append((record, _conflict(record, holders, customers)))
+            if record_of_source:
+                record_of_source.skipped(record)
             continue
         if matched:
             customer = customers[matched.pop()]
@@ -319,6 +341,8 @@ def _plan(ctx, good, holders, known, customers, result) -> list[Plan]:
                         ),
                     )
                 )
+                if record_of_source:
+                    record_of_source.skipped(record)
                 continue
             if (
                 record_of_source
@@ -327,6 +351,8 @@ def _plan(ctx, good, holders, known, customers, result) -> list[Plan]:
             ):
                 result.unchanged += 1
                 record_of_source.passed(record)
+                if not record_of_source.changed:  # nothing written to say so
+                    ctx.passed.add(hash(key))
                 continue
             plan = by_customer.get(customer["id"])
             if plan is None:

@@ -203,6 +203,58 @@ def test_a_row_repeated_in_a_later_file_is_no_change(
         (first.updated, first.unchanged) == (again.updated, again.unchanged) == (0, 2)
     )
     assert Customer.objects.get().birth_date == dt.date(1980, 2, 1)
+    # and a file that adds a row after the repeat: applied, and only once
+    path = write_csv(tmp_path / "c.csv", header, [row, row, [*row[:2], "1981-01-01"]])
+    assert run(path, source).updated == 1
+    Customer.objects.update(birth_date=dt.date(1981, 2, 1))
+    assert run(path, source).updated == 0
+    assert Customer.objects.get().birth_date == dt.date(1981, 2, 1)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 5000])
+def test_a_key_of_one_row_that_gains_rows_keeps_them_all(
+    tmp_path, source, settings, chunk_rows
+):
+    # given: a customer a file of one row made
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_CHUNK_ROWS": chunk_rows}
+    header, row = ["姓名", "手机", "生日"], ["秦五", "13800138000", "1980-01-01"]
+    run(write_csv(tmp_path / "a.csv", header, [row]), source)
+    # when: a file with that row, another customer's, and a new row of the
+    # first (in the next chunk, for chunks of one or two rows), imported;
+    # then the customer corrected by hand, and the file imported again
+    rows = [row, ["李五", "13900139000", ""], [*row[:2], "1981-01-01"]]
+    path = write_csv(tmp_path / "b.csv", header, rows)
+    assert run(path, source).updated == 1
+    Customer.objects.filter(name="秦五").update(birth_date=dt.date(1981, 2, 1))
+    again = run(path, source)
+    # then: the second time changes nothing
+    assert (again.updated, again.unchanged) == (0, 3)
+    assert Customer.objects.get(name="秦五").birth_date == dt.date(1981, 2, 1)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 5000])
+def test_a_row_refused_on_reimport_keeps_the_places_of_the_rows_after_it(
+    tmp_path, source, settings, chunk_rows
+):
+    # given: a file with two rows of one customer, imported; since then its
+    # email moved by hand to another customer, and its birth date corrected
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_CHUNK_ROWS": chunk_rows}
+    header = ["客户编号", "姓名", "手机", "邮箱", "生日"]
+    rows = [["6", "秦六", "13800138000", "q6@example.com", "1980-01-01"]]
+    rows.append(["6", "秦六", "13800138000", "", "1981-01-01"])
+    path = write_csv(tmp_path / "a.csv", header, rows)
+    run(path, source)
+    other = [["7", "李六", "13900139000", "", ""]]
+    run(write_csv(tmp_path / "o.csv", header, other), source)
+    li = Customer.objects.get(name="李六")
+    Identifier.objects.filter(type="email").update(customer=li)
+    Customer.objects.filter(name="秦六").update(birth_date=dt.date(1960, 1, 1))
+    # when: the file again: its first row is now refused (the mobile names
+    # one customer, the email another)
+    again = run(path, source)
+    # then: the row after it is still found unchanged
+    assert (again.rejected, again.updated, again.unchanged) == (1, 0, 1)
+    assert Customer.objects.get(name="秦六").birth_date == dt.date(1960, 1, 1)
 
 
 def test_a_reimport_stopped_between_rows_of_one_key_resumes_changing_nothing(
@@ -214,6 +266,7 @@ def test_a_reimport_stopped_between_rows_of_one_key_resumes_changing_nothing(
     rows = [["秦三", "13800138000", f"{y}-01-01"] for y in (1980, 1981, 1982)]
     path = write_csv(tmp_path / "a.csv", header, rows)
     run(path, source)
+    Customer.objects.update(birth_date=dt.date(1982, 2, 1))  # corrected by hand
     # when: the same file again, stopped after its second row, then resumed
     apply, chunks = services.apply_customer_chunk, []
 
@@ -231,6 +284,7 @@ def test_a_reimport_stopped_between_rows_of_one_key_resumes_changing_nothing(
     job = import_job_run(job=job)
     # then: the resumed job took up the key's rows where it stopped
     assert (job.rows_done, job.updated, job.unchanged) == (3, 0, 3)
+    assert Customer.objects.get().birth_date == dt.date(1982, 2, 1)
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 5000])
