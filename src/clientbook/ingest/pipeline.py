@@ -81,8 +81,9 @@ class Context:
     columns: dict[str, str] = field(default_factory=dict)  # target → column
     now: dt.datetime = field(default_factory=timezone.now)
     tag_ids: dict[str, int] = field(default_factory=dict)
-    # Keys of one row whose row this job found unchanged, not written (see
-    # `Seen.passed`; by `hash`: a million keys take ~70 MB as strings twice).
+    # Keys of one row this job found unchanged and so wrote nothing for
+    # (`Seen.passed`), by their `hash`: a million keys as strings took
+    # twice the memory.
     passed: set[int] = field(default_factory=set)
     parser: RowParser | None = None  # the file's (see `_whole_records`)
 
@@ -160,37 +161,42 @@ class Seen:
     read: int = 0
     changed: bool = False  # to be written back
 
+    def repeats(self, record: CustomerRecord) -> bool:
+        """Whether the row says what the row before it at its key's place
+        said: rows repeated one after the other count once, so the first
+        import's duplicates cost no write."""
+        return 0 < self.read <= len(self.hashes) and self._is(self.read - 1, record)
+
     def expects(self, record: CustomerRecord) -> bool:
-        """Whether the row is the one the key's last file had at this place,
-        or past its end a repeat of the last row the customer took (a hash
-        stored by an earlier version may be of the raw row)."""
-        if not self.hashes:
-            return False
-        digest = self.hashes[min(self.read, len(self.hashes) - 1)]
+        """Whether the row is the one the customer took at this place of its
+        key's rows."""
+        return self.read < len(self.hashes) and self._is(self.read, record)
+
+    def _is(self, place: int, record: CustomerRecord) -> bool:
+        digest = self.hashes[place]  # an earlier version stored raw rows' hashes
         return digest == record.content_hash() or digest == record.raw_hash()
 
-    def passed(self, record: CustomerRecord) -> None:
-        """An unchanged row read. Where the key has one row, nothing needs
+    def passed(self) -> None:
+        """The expected row read. Where the key has one row, nothing needs
         writing: that keeps a re-import of an unchanged file write-free."""
-        if self.read >= len(self.hashes):  # a repeat, part of the file too
-            self.took(record)
-            return
         self.read += 1
         self.changed |= len(self.hashes) > 1
 
     def skipped(self, record: CustomerRecord) -> None:
         """A row refused (its identifiers now belong to another customer): if
         it is the one at this place, the rows after it keep theirs."""
-        if self.read < len(self.hashes) and self.expects(record):
-            self.read += 1
-            self.changed |= len(self.hashes) > 1
+        if self.expects(record):
+            self.passed()
 
     def took(self, record: CustomerRecord) -> None:
-        """A row applied: the rows of the last file from here on no longer
-        describe the customer."""
+        """A row applied: the rows stored from here on no longer describe
+        the customer."""
+        digest = record.content_hash()
+        if 0 < self.read <= len(self.hashes) and self.hashes[self.read - 1] == digest:
+            return  # a repeat
         del self.hashes[self.read :]
         if self.read < KEPT_HASHES:
-            self.hashes.append(record.content_hash())
+            self.hashes.append(digest)
         self.read += 1
         self.changed = True
 
@@ -347,12 +353,9 @@ def _plan(ctx, good, holders, known, customers, result) -> list[Plan]:
             if (
                 record_of_source
                 and record_of_source.customer_id == customer["id"]
-                and record_of_source.expects(record)
+                and _unchanged(ctx, key, record_of_source, record)
             ):
                 result.unchanged += 1
-                record_of_source.passed(record)
-                if not record_of_source.changed:  # nothing written to say so
-                    ctx.passed.add(hash(key))
                 continue
             plan = by_customer.get(customer["id"])
             if plan is None:
@@ -371,6 +374,17 @@ def _plan(ctx, good, holders, known, customers, result) -> list[Plan]:
             for k in (*hard, key):
                 pending.setdefault(k, plan)
     return plans
+
+
+def _unchanged(ctx: Context, key: str, seen: Seen, record: CustomerRecord) -> bool:
+    if seen.repeats(record):
+        return True
+    if not seen.expects(record):
+        return False
+    seen.passed()
+    if not seen.changed:  # nothing written to say so
+        ctx.passed.add(hash(key))
+    return True
 
 
 def _conflict(record, holders, customers) -> RowError:

@@ -203,6 +203,7 @@ def test_a_row_repeated_in_a_later_file_is_no_change(
         (first.updated, first.unchanged) == (again.updated, again.unchanged) == (0, 2)
     )
     assert Customer.objects.get().birth_date == dt.date(1980, 2, 1)
+    assert SourceRecord.objects.get().content_hashes.count(",") == 0  # one place
     # and a file that adds a row after the repeat: applied, and only once
     path = write_csv(tmp_path / "c.csv", header, [row, row, [*row[:2], "1981-01-01"]])
     assert run(path, source).updated == 1
