@@ -120,9 +120,9 @@ class ImportReject(models.Model):
 
 class SourceRecord(models.Model):
     """What a source has told about one customer: the key it is known by in
-    that source and the hashes of what the rows of that key said in the file
-    last imported, so importing the same file again finds the same customer
-    and changes nothing (see `pipeline.Seen`)."""
+    that source and the hashes of the rows of that key the customer took, so
+    importing the same file again finds the same customer and changes
+    nothing (see `pipeline.Seen`)."""
 
     # The unique (source, key) serves lookups by source.
     source = models.ForeignKey(
@@ -135,7 +135,8 @@ class SourceRecord(models.Model):
         related_name="source_records",
         **BULK_WRITTEN,
     )
-    # One hash per row of the key, in file order, comma-separated.
+    # A hash per row of the key the customer took (rows repeated one after
+    # the other once), in file order, comma-separated.
     content_hashes = models.TextField()
     job = models.ForeignKey(  # which job last saw it; no one looks up by job
         ImportJob, null=True, on_delete=models.SET_NULL, db_index=False, **BULK_WRITTEN
