@@ -182,12 +182,6 @@ class Seen:
         self.read += 1
         self.changed |= len(self.hashes) > 1
 
-    def skipped(self, record: CustomerRecord) -> None:
-        """A row refused (its identifiers now belong to another customer): if
-        it is the one at this place, the rows after it keep theirs."""
-        if self.expects(record):
-            self.passed()
-
     def took(self, record: CustomerRecord) -> None:
         """A row applied: the rows stored from here on no longer describe
         the customer."""
@@ -318,6 +312,7 @@ def _plan(ctx, good, holders, known, customers, result) -> list[Plan]:
     plans: list[Plan] = []
     by_customer: dict[int, Plan] = {}
     pending: dict[Any, Plan] = {}  # identifier or source key → new customer's plan
+    claimed: dict[str, int] = {}  # a key new to the source → the customer it went to
     for record in good:
         key, hard = record.source_key(), record.hard_identifiers
         matched = {holders[i] for i in hard if i in holders}
@@ -327,11 +322,12 @@ def _plan(ctx, good, holders, known, customers, result) -> list[Plan]:
         )
         if holder is not None and _is_live(holder):
             matched.add(holder["id"])
+        elif key in claimed:  # as a source record written by an earlier chunk
+            matched.add(claimed[key])
         waiting = {id(pending[k]): pending[k] for k in (*hard, key) if k in pending}
         if len(matched) + len(waiting) > 1:
             result.rejected.append((record, _conflict(record, holders, customers)))
-            if record_of_source:
-                record_of_source.skipped(record)
+            _skipped(ctx, key, record_of_source, record)
             continue
         if matched:
             customer = customers[matched.pop()]
@@ -347,8 +343,7 @@ def _plan(ctx, good, holders, known, customers, result) -> list[Plan]:
                         ),
                     )
                 )
-                if record_of_source:
-                    record_of_source.skipped(record)
+                _skipped(ctx, key, record_of_source, record)
                 continue
             if (
                 record_of_source
@@ -357,6 +352,8 @@ def _plan(ctx, good, holders, known, customers, result) -> list[Plan]:
             ):
                 result.unchanged += 1
                 continue
+            if record_of_source is None:
+                claimed.setdefault(key, customer["id"])
             plan = by_customer.get(customer["id"])
             if plan is None:
                 plan = by_customer[customer["id"]] = Plan(customer)
@@ -381,10 +378,21 @@ def _unchanged(ctx: Context, key: str, seen: Seen, record: CustomerRecord) -> bo
         return True
     if not seen.expects(record):
         return False
+    _passed(ctx, key, seen)
+    return True
+
+
+def _skipped(ctx: Context, key: str, seen: Seen | None, record) -> None:
+    """A row refused (its identifiers now belong to another customer): if it
+    is the one at this place, the rows after it keep theirs."""
+    if seen is not None and seen.expects(record):
+        _passed(ctx, key, seen)
+
+
+def _passed(ctx: Context, key: str, seen: Seen) -> None:
     seen.passed()
     if not seen.changed:  # nothing written to say so
         ctx.passed.add(hash(key))
-    return True
 
 
 def _conflict(record, holders, customers) -> RowError:

@@ -258,6 +258,49 @@ def test_a_row_refused_on_reimport_keeps_the_places_of_the_rows_after_it(
     assert Customer.objects.get(name="秦六").birth_date == dt.date(1960, 1, 1)
 
 
+@pytest.mark.parametrize("chunk_rows", [1, 5000])
+def test_a_row_refused_then_followed_by_a_new_row_of_its_key_keeps_both(
+    tmp_path, source, settings, chunk_rows
+):
+    # given: a customer from a file of one row, whose email moved since
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_CHUNK_ROWS": chunk_rows}
+    header = ["客户编号", "姓名", "手机", "邮箱", "生日"]
+    row = ["6", "秦六", "13800138000", "q6@example.com", "1980-01-01"]
+    run(write_csv(tmp_path / "a.csv", header, [row]), source)
+    other = [["7", "李六", "13900139000", "", ""]]
+    run(write_csv(tmp_path / "o.csv", header, other), source)
+    qin, li = Customer.objects.get(name="秦六"), Customer.objects.get(name="李六")
+    Identifier.objects.filter(type="email").update(customer=li)
+    # when: a file with that row (refused) and a new one of its key, then
+    # the email given back, the birth date corrected, and the file again
+    rows = [row, ["6", "秦六", "13800138000", "", "1981-01-01"]]
+    path = write_csv(tmp_path / "b.csv", header, rows)
+    assert run(path, source).rejected == 1
+    Identifier.objects.filter(type="email").update(customer=qin)
+    Customer.objects.filter(pk=qin.pk).update(birth_date=dt.date(1960, 1, 1))
+    again = run(path, source)
+    # then: both rows are found unchanged
+    assert (again.updated, again.unchanged) == (0, 2)
+    assert Customer.objects.get(pk=qin.pk).birth_date == dt.date(1960, 1, 1)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 5000])
+def test_rows_of_a_new_key_follow_the_customer_its_first_row_went_to(
+    tmp_path, source, settings, chunk_rows
+):
+    # given: a customer holding a mobile
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_CHUNK_ROWS": chunk_rows}
+    header = ["客户编号", "姓名", "手机", "生日"]
+    run(write_csv(tmp_path / "a.csv", header, [["9", "甲", "13800138000", ""]]), source)
+    # when: a new key's first row comes with that mobile, its second without
+    rows = [["1", "甲", "13800138000", "1980-01-01"], ["1", "甲", "", "1981-01-01"]]
+    path = write_csv(tmp_path / "b.csv", header, rows)
+    first, again = run(path, source), run(path, source)
+    # then: both went to that customer, as they do a chunk a row
+    assert Customer.objects.get().birth_date == dt.date(1981, 1, 1)
+    assert (first.rejected, again.rejected, again.updated) == (0, 0, 0)
+
+
 def test_a_reimport_stopped_between_rows_of_one_key_resumes_changing_nothing(
     tmp_path, source, settings, monkeypatch
 ):
@@ -874,8 +917,9 @@ def _tables(job) -> dict:
     def rows(queryset, *fields):
         out = []
         for item in queryset.values():
+            of = names.get(item.get("customer_id"))
             item = {k: v for k, v in item.items() if k.removesuffix("_id") not in skip}
-            item["of"] = names.get(item.get("customer_id"))
+            item["of"] = of
             if "entity_id" in item:  # a customer's, as a string
                 item["entity_id"] = names.get(int(item["entity_id"]))
             if (item.get("after") or {}).get("import_job") == str(job.uuid):
