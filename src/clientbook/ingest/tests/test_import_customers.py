@@ -301,6 +301,29 @@ def test_rows_of_a_new_key_follow_the_customer_its_first_row_went_to(
     assert (first.rejected, again.rejected, again.updated) == (0, 0, 0)
 
 
+def test_a_reimport_after_a_merge_changes_the_survivor_in_nothing(
+    tmp_path, source, manager
+):
+    # given: a customer of two disagreeing rows, merged into another since,
+    # and the survivor corrected by hand
+    from clientbook.identity.services import customer_merge
+
+    header = ["姓名", "手机", "生日"]
+    rows = [["甲", "13800138000", "1980-01-01"], ["甲", "13800138000", "1981-01-01"]]
+    path = write_csv(tmp_path / "a.csv", header, rows)
+    run(path, source)
+    run(write_csv(tmp_path / "o.csv", header, [["乙", "13900139000", ""]]), source)
+    jia, yi = Customer.objects.get(name="甲"), Customer.objects.get(name="乙")
+    customer_merge(survivor=yi, duplicate=jia, actor=manager)
+    Customer.objects.filter(pk=yi.pk).update(birth_date=dt.date(1960, 1, 1))
+    # when: the file again
+    again = run(path, source)
+    # then: its rows are found unchanged on the survivor (the merge moved the
+    # source records with the rest)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
+    assert Customer.objects.get(pk=yi.pk).birth_date == dt.date(1960, 1, 1)
+
+
 def test_a_reimport_stopped_between_rows_of_one_key_resumes_changing_nothing(
     tmp_path, source, settings, monkeypatch
 ):
