@@ -59,6 +59,7 @@ class CustomerRecord:
     name_keys: tuple[str, str] | None = None
     _key: str | None = field(default=None, repr=False, compare=False)
     _hash: str | None = field(default=None, repr=False, compare=False)
+    _raw_digest: str | None = field(default=None, repr=False, compare=False)
 
     _hard: tuple | None = field(default=None, repr=False, compare=False)
     # The address as the row the import writes (ADDRESS_COLUMNS), made by `seal`.
@@ -142,7 +143,9 @@ class CustomerRecord:
         """The hash imports stored before `content_hash` (of the raw row): a
         file imported then and read again is unchanged too, rather than
         applied again over what has changed since."""
-        return _raw_hash(self.raw)
+        if self._raw_digest is None:  # a changed row is compared more than once
+            self._raw_digest = _raw_hash(self.raw)
+        return self._raw_digest
 
 
 def _raw_hash(raw: dict[str, str]) -> str:
@@ -159,13 +162,13 @@ class Staged:
     same customer), the importer parses its row again (`RowParser.whole`)."""
 
     __slots__ = ("row_number", "raw", "_key", "hard_identifiers", "_hash")
-    __slots__ += ("branch_id", "staged")
+    __slots__ += ("branch_id", "staged", "_raw_digest")
     errors = ()
 
     def __init__(self, row_number, raw, key, hard, digest, branch_id, staged):
         self.row_number, self.raw, self._key = row_number, raw, key
         self.hard_identifiers, self._hash = hard, digest
-        self.branch_id, self.staged = branch_id, staged
+        self.branch_id, self.staged, self._raw_digest = branch_id, staged, None
 
     @classmethod
     def of(cls, record: CustomerRecord) -> "Staged":
@@ -190,7 +193,9 @@ class Staged:
         return self._hash
 
     def raw_hash(self) -> str:
-        return _raw_hash(self.raw)
+        if self._raw_digest is None:
+            self._raw_digest = _raw_hash(self.raw)
+        return self._raw_digest
 
 
 # Not sent back from a worker: the importer has the raw row, the row number
