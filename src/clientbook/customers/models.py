@@ -137,6 +137,22 @@ class Customer(models.Model):
         db_index=False,  # read only when a source is deleted (PROTECT): rare
         **BULK_WRITTEN,
     )
+    # The import that created the customer. Its one audit entry of the
+    # customers it created ("customer.import_create") is in each of their
+    # audit logs: an entry per customer was a sixth of an import's time
+    # (bench/README.md, "Ninth session"). Jobs are kept; were one deleted,
+    # its entry would still name it.
+    import_job = models.ForeignKey(
+        "ingest.ImportJob",
+        verbose_name=_("created by import"),
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        **BULK_WRITTEN,
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     archived_at = models.DateTimeField(_("archived"), null=True, blank=True)

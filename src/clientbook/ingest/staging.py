@@ -1,7 +1,8 @@
 """A chunk's plain new customers, fanned out into their tables by PostgreSQL.
 
 Most rows of a first import are new customers, and each became six rows in
-five tables (customer, identifiers, address, source record, audit entry),
+five tables (customer, identifiers, address, source record, audit entry; the
+audit entry is now the job's, see `pipeline._import_created`),
 every one built as a tuple and formatted for COPY in Python: 40 of the
 importer's ~70 µs a row (py-spy, 200,000 rows). Here each such customer is
 one row COPYed into a temporary table, and one INSERT … SELECT per table
@@ -30,7 +31,6 @@ from clientbook.ingest.rows import (
     CustomerRecord,
     profile_defaults,
 )
-from clientbook.privacy.models import AuditEntry
 
 TABLE = "clientbook_import_new"
 # A version 7 UUID (as `customers.models.uuid7`) made by the server: a random
@@ -170,7 +170,6 @@ def _copy() -> str:
 
 def _inserts(ctx):
     source, job, now = ctx.job.source_id, ctx.job.pk, ctx.now
-    actor = ctx.actor.pk if ctx.actor is not None and ctx.actor.pk else None
     quote = connection.ops.quote_name
     staged = f"{TABLE} s"
     yield fastwrite.insert_select_sql(
@@ -180,9 +179,10 @@ def _inserts(ctx):
             "uuid": _UUID7,
             **{c: f"s.{quote(c)}" for c in NEW_CUSTOMER},
             "source_id": "%s",
+            "import_job_id": "%s",
         },
         staged,
-        [source],
+        [source, job],
     )
     yield fastwrite.insert_select_sql(
         Identifier,
@@ -220,20 +220,4 @@ def _inserts(ctx):
         },
         staged,
         [source, job],
-    )
-    # The entry `pipeline._created` makes: the profile, the date as ISO text.
-    profile = ", ".join(f"'{c}', s.{quote(c)}" for c in PROFILE_ORDER)
-    yield fastwrite.insert_select_sql(
-        AuditEntry,
-        {
-            "actor_id": "%s",
-            "action": "'customer.create'",
-            "entity": "'customers.customer'",
-            "entity_id": "s.id::text",
-            "customer_id": "s.id",
-            "before": "NULL",
-            "after": f"jsonb_build_object({profile}, 'import_job', %s::text)",
-        },
-        staged,
-        [actor, str(ctx.job.uuid)],
     )

@@ -162,6 +162,10 @@ class ConsentState(models.Model):
         return f"{self.channel}/{self.purpose}: {self.status}"
 
 
+# The action of an import job's one entry of the customers it created.
+IMPORT_CREATED = "customer.import_create"
+
+
 class AuditEntry(models.Model):
     """Who changed what, when, with the values before and after."""
 

@@ -1,6 +1,7 @@
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from clientbook.privacy.models import (
+    IMPORT_CREATED,
     AuditEntry,
     Consent,
     ConsentChannel,
@@ -34,7 +35,16 @@ def consent_history(customer) -> QuerySet[Consent]:
 
 
 def audit_list_for_customer(customer) -> QuerySet[AuditEntry]:
-    return AuditEntry.objects.filter(customer=customer).select_related("actor")
+    """The customer's entries, and the entry of the import that created it,
+    which stands for all the customers that import created."""
+    found = Q(customer=customer)
+    if customer.import_job_id:
+        found |= Q(
+            action=IMPORT_CREATED,
+            entity="ingest.importjob",
+            entity_id=str(customer.import_job_id),
+        )
+    return AuditEntry.objects.filter(found).select_related("actor")
 
 
 def source_list(*, active_only: bool = True) -> QuerySet[Source]:

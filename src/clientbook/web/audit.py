@@ -38,6 +38,7 @@ ACTION_LABELS = {
     "interaction.record": _("Interaction recorded"),
     "order.create": _("Order created"),
     "customer.import_update": _("Customer changed by an import"),
+    "customer.import_create": _("Customers created by an import"),
     "customer.merged_into": _("Merged into another customer"),
     "customer.verify": _("Record confirmed by staff"),
     "duplicate_pair.reject": _("Not a duplicate"),

@@ -5,11 +5,12 @@ import decimal
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from clientbook.activity.services import interaction_record
 from clientbook.customers.models import Customer, CustomField, Identifier
 from clientbook.customers.services import custom_field_define, customer_create
+from clientbook.ingest.services import import_job_create, import_job_run
 from clientbook.privacy.models import AuditEntry, Consent
 from clientbook.sales.services import order_create
 from clientbook.tests.factories import ProductFactory
@@ -268,6 +269,24 @@ def test_360_audit_log_names_related_records(client, manager, source, branch):
     branch_label = Customer._meta.get_field("branch").verbose_name
     assert f"<li>{branch_label}: {branch}</li>" in audit
     assert f"<li>{branch_label}: {branch.pk}</li>" not in audit
+
+
+def test_360_audit_log_shows_the_import_that_created_the_customer(
+    client, manager, source, tmp_path, settings
+):
+    # given: a customer created by an import of 会员.csv
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_DIR": str(tmp_path)}
+    path = tmp_path / "会员.csv"
+    path.write_text("姓名,手机\n孙八,13912345678\n", encoding="utf-8")
+    job = import_job_run(job=import_job_create(path=path, source=source, actor=manager))
+    # when: its 360 page is read
+    client.force_login(manager)
+    with translation.override("en"):
+        page = client.get(detail_url(Customer.objects.get(name="孙八")))
+    # then: its audit log names the import, its file and who ran it
+    audit = page.content.decode().split('id="audit"')[1]
+    assert "Customers created by an import" in audit
+    assert "会员.csv" in audit and str(job.uuid) in audit and "manager" in audit
 
 
 # Create and edit ---------------------------------------------------------------

@@ -21,6 +21,7 @@ from clientbook.ingest.services import (
     mapping_template_save,
 )
 from clientbook.privacy.models import AuditEntry, Consent
+from clientbook.privacy.selectors import audit_list_for_customer
 
 pytestmark = pytest.mark.django_db
 
@@ -100,8 +101,34 @@ def test_import_writes_good_rows_and_keeps_bad_ones_with_reasons(
     reasons = {r.row_number: r.reason for r in job.rejects.all()}
     assert reasons[3] and reasons[4] and reasons[3] != reasons[4]
     assert ImportReject.objects.get(row_number=4).raw["姓名"] == "赵六"
-    audit = AuditEntry.objects.filter(action="customer.create", actor=manager)
-    assert audit.count() == 3 and audit.first().after["import_job"] == str(job.uuid)
+    # The job's one entry of the customers it created is in each one's log.
+    entry = AuditEntry.objects.get(action="customer.import_create", actor=manager)
+    assert entry.after == {"import_job": str(job.uuid), "file": "会员.csv"}
+    assert not AuditEntry.objects.filter(action="customer.create").exists()
+    for customer in Customer.objects.all():
+        assert customer.import_job_id == job.pk
+        assert entry in audit_list_for_customer(customer)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 5000])
+def test_a_job_audits_the_customers_it_creates_once(
+    tmp_path, source, settings, chunk_rows
+):
+    # given: a file of three new customers, a chunk a row or one chunk
+    settings.CLIENTBOOK = {**settings.CLIENTBOOK, "IMPORT_CHUNK_ROWS": chunk_rows}
+    path = write_csv(tmp_path / "a.csv", HEADERS, ROWS)
+    job = run(path, source)
+    # when: a customer made by hand, and the file imported again
+    other = customer_create(name="手工", source=source)
+    run(path, source)
+    # then: one entry for the job, in its customers' logs only
+    entry = AuditEntry.objects.get(action="customer.import_create")
+    assert entry.entity_id == str(job.pk)
+    assert entry not in audit_list_for_customer(other)
+    assert all(
+        list(audit_list_for_customer(c)) == [entry]
+        for c in Customer.objects.filter(import_job=job)
+    )
 
 
 def test_reimporting_the_same_file_changes_nothing(tmp_path, source):
@@ -947,6 +974,8 @@ def _tables(job) -> dict:
                 item["entity_id"] = names.get(int(item["entity_id"]))
             if (item.get("after") or {}).get("import_job") == str(job.uuid):
                 item["after"]["import_job"] = "this job"
+            if item.get("import_job_id") == job.pk:
+                item["import_job_id"] = "this job"
             out.append(item)
         return sorted(out, key=repr)
 
@@ -961,6 +990,9 @@ def _tables(job) -> dict:
                 action="import.create"
             )
         ),
+        "created": AuditEntry.objects.filter(
+            action="customer.import_create", entity_id=str(job.pk)
+        ).count(),
         "counts": (job.created, job.updated, job.unchanged, job.merged, job.rejected),
     }
 
