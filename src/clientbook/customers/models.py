@@ -108,7 +108,8 @@ class Customer(models.Model):
         default=LifecycleStage.PROSPECT,
     )
     # Indexes: see Meta (an import inserts a million customers; each index
-    # entry is work, and most owners and merges are empty).
+    # entry is work, and most owners and merges are empty). No constraints
+    # either (`references`): each queued a check per inserted customer.
     branch = models.ForeignKey(
         "org.Branch",
         verbose_name=_("branch"),
@@ -117,6 +118,7 @@ class Customer(models.Model):
         blank=True,
         related_name="customers",
         db_index=False,
+        **BULK_WRITTEN,
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -126,6 +128,7 @@ class Customer(models.Model):
         blank=True,
         related_name="owned_customers",
         db_index=False,
+        **BULK_WRITTEN,
     )
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True)
     notes = models.TextField(_("notes"), blank=True)
@@ -164,6 +167,7 @@ class Customer(models.Model):
         blank=True,
         related_name="merged_duplicates",
         db_index=False,
+        **BULK_WRITTEN,
     )
 
     class Meta:
