@@ -7,6 +7,7 @@ user can read. They never guess: a value that could mean two things is refused.
 import datetime as dt
 import decimal
 import functools
+import operator
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -79,8 +80,20 @@ def _cn_prefix_kind(prefix: str) -> str | None:
     return "mobile" if mobile else "landline"
 
 
+# Addresses of the common shape, all of which Django's validator accepts (a
+# test draws from this pattern): it took 7 µs an address, from its lazily
+# compiled patterns, this 1.
+_PLAIN_EMAIL = re.compile(
+    r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*"
+    r"@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+    r"\.[a-z]{2,63}"
+)
+
+
 def email(value: str) -> str:
     text = halfwidth(str(value)).replace(" ", "").lower()
+    if len(text) <= 320 and _PLAIN_EMAIL.fullmatch(text):
+        return text
     try:
         validate_email(text)
     except ValidationError as exc:
@@ -100,13 +113,17 @@ class NationalId:
 _ID_15 = re.compile(r"\d{15}")
 _ID_18 = re.compile(r"\d{17}[\dX]")
 _ID_WEIGHTS = [2 ** (17 - i) % 11 for i in range(17)]
+_ID_ZEROS = ord("0") * sum(_ID_WEIGHTS)
 
 
 def id_check_digit(body: str) -> str:
     """The check digit of the first 17 digits of a 身份证 number (ISO 7064
     MOD 11-2, as stdnum's `ric.calc_check_digit`, without its clean-up
     passes: an import checks a million of them)."""
-    total = sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=False))
+    if body.isascii():  # digits as their character codes: 4.5 → 1 µs
+        total = sum(map(operator.mul, body.encode(), _ID_WEIGHTS)) - _ID_ZEROS
+    else:  # \d also matches other scripts' digits
+        total = sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=False))
     return "10X98765432"[total % 11]
 
 

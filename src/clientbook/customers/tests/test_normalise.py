@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pytest
+from django.core.validators import validate_email
 from hypothesis import example, given
 from hypothesis import strategies as st
 from stdnum.cn import ric
@@ -93,6 +94,19 @@ def test_email_is_lower_cased_and_checked():
     assert normalise.email(" Li.Si@Example.COM ") == "li.si@example.com"
     with pytest.raises(normalise.NormaliseError):
         normalise.email("li.si@")
+
+
+@given(st.from_regex(normalise._PLAIN_EMAIL, fullmatch=True))
+def test_every_plain_email_is_one_django_accepts(text):
+    # The fast path must never accept what the full check would refuse.
+    validate_email(text)
+    assert normalise.email(text) == text
+
+
+@pytest.mark.parametrize("text", ["a..b@example.com", "a@-x.com", "a@x.c0m", "a@x"])
+def test_odd_emails_are_refused(text):
+    with pytest.raises(normalise.NormaliseError):
+        normalise.email(text)
 
 
 def test_masks():
@@ -216,6 +230,9 @@ def test_mobile_fast_path_agrees_with_the_full_numbering_plan(number):
 @given(st.from_regex(r"[0-9]{17}", fullmatch=True))
 def test_id_check_digit_agrees_with_stdnum(body):
     assert normalise.id_check_digit(body) == ric.calc_check_digit(body + "0")
+    # and in another script's digits, which the 18-digit pattern matches too
+    arabic = body.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert normalise.id_check_digit(arabic) == ric.calc_check_digit(body + "0")
 
 
 @pytest.mark.parametrize("text", ["11010519850230001X", "110105198513020011"])
