@@ -1,17 +1,16 @@
 """A chunk's plain new customers, fanned out into their tables by PostgreSQL.
 
-Most rows of a first import are new customers, and each became six rows in
-five tables (customer, identifiers, address, source record, audit entry; the
-audit entry is now the job's, see `pipeline._import_created`),
-every one built as a tuple and formatted for COPY in Python: 40 of the
-importer's ~70 µs a row (py-spy, 200,000 rows). Here each such customer is
-one row COPYed into a temporary table, and one INSERT … SELECT per table
-makes its rows inside the server (the importer's thread: 103 → 69 µs a row,
-its waits for the server included). The parsing workers make that row, as
-COPY text (`line`). Customers who bring more (preferences, key
-dates, consents, custom fields, tags, several rows of the file) take the
-general path in `pipeline`, and so does SQLite, where each row is one
-executemany tuple anyway.
+Most rows of a first import are new customers, and each became five rows in
+four tables (customer, identifiers, address, source record; its audit entry
+is now the job's, see `pipeline._import_created`), every one built as a
+tuple and formatted for COPY in Python: 40 of the importer's ~70 µs a row
+(py-spy, 200,000 rows). Here each such customer is one row COPYed into a
+temporary table, and one INSERT … SELECT per table makes its rows inside the
+server (the importer's thread: 103 → 69 µs a row, its waits for the server
+included). The parsing workers make that row, as COPY text (`line`).
+Customers who bring more (preferences, key dates, consents, custom fields,
+tags, several rows of the file) take the general path in `pipeline`, and so
+does SQLite, where each row is one executemany tuple anyway.
 """
 
 import functools
