@@ -854,18 +854,20 @@ _AUDIT = ["actor_id", "action", "entity", "entity_id", "customer_id", "before", 
 def _audit(ctx, changes, updated) -> None:
     actor = ctx.actor.pk if ctx.actor is not None and ctx.actor.pk else None
     job = str(ctx.job.uuid)
-    entries = [
-        (
-            actor,
-            "customer.import_update",
-            "customers.customer",
-            str(pk),
-            pk,
-            changes.get(pk, ({}, {}))[0],
-            {**changes.get(pk, ({}, {}))[1], "import_job": job},
+    entries = []
+    for pk in updated:
+        before, after = changes.get(pk, ({}, {}))
+        entries.append(
+            (
+                actor,
+                "customer.import_update",
+                "customers.customer",
+                str(pk),
+                pk,
+                before,
+                {**after, "import_job": job},
+            )
         )
-        for pk in updated
-    ]
     fastwrite.insert_rows(AuditEntry, _AUDIT, entries, ids=False)
 
 
