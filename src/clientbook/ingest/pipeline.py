@@ -36,6 +36,7 @@ from clientbook.customers.models import (
     Tag,
 )
 from clientbook.ingest import fastwrite, staging
+from clientbook.ingest.absent import Absent
 from clientbook.ingest.models import ImportJob, SourceRecord
 from clientbook.ingest.rows import (
     ADDRESS_COLUMNS,
@@ -86,6 +87,8 @@ class Context:
     # twice the memory.
     passed: set[int] = field(default_factory=set)
     parser: RowParser | None = None  # the file's (see `_whole_records`)
+    # What the database may hold: other keys are not looked up (`absent`).
+    absent: Absent | None = None
 
 
 def apply_customer_chunk(ctx: Context, records: list[CustomerRecord]) -> ChunkResult:
@@ -219,8 +222,10 @@ def _apply(ctx: Context, records: list[CustomerRecord]) -> ChunkResult:
             result.rejected += [(record, e) for e in record.errors]
         else:
             good.append(record)
-    holders = _live_holders({i for r in good for i in r.hard_identifiers})
-    known = _source_records_of(ctx, {r.source_key() for r in good})
+    hard = {i for r in good for i in r.hard_identifiers}
+    keys = {r.source_key() for r in good}
+    holders = _live_holders(_maybe(ctx, hard))
+    known = _source_records_of(ctx, _maybe(ctx, keys))
     customers = _customers(
         {*holders.values(), *(s.customer_id for s in known.values())}
     )
@@ -228,6 +233,11 @@ def _apply(ctx: Context, records: list[CustomerRecord]) -> ChunkResult:
     _whole_records(ctx, plans, known)
     _write(ctx, plans, known, result)
     return result
+
+
+def _maybe(ctx: Context, keys: set) -> set | list:
+    """The keys worth looking up: those the database may hold."""
+    return keys if ctx.absent is None else ctx.absent.sift(keys)
 
 
 def _whole_records(ctx: Context, plans: list[Plan], known: dict) -> None:

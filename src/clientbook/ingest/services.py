@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from clientbook.customers.models import CustomField
 from clientbook.errors import ValidationFailed
-from clientbook.ingest import events, fastwrite, parallel, staging
+from clientbook.ingest import absent, events, fastwrite, parallel, staging
 from clientbook.ingest import mapping as mappings
 from clientbook.ingest.models import (
     ImportJob,
@@ -242,13 +242,15 @@ def _context(job: ImportJob) -> Context:
     scoped = actor.branch_id if actor is not None and is_branch_scoped(actor) else None
     custom = {(f.customer_kind, f.key): f for f in CustomField.objects.all()}
     columns = {t: c for c, t in job.mapping.items() if t}
+    customers = job.kind == ImportKind.CUSTOMERS
     return Context(
         job=job,
         actor=actor,
         scoped_branch_id=scoped,
         custom_fields=custom,
         columns=columns,
-        parser=_parser(job) if job.kind == ImportKind.CUSTOMERS else None,
+        parser=_parser(job) if customers else None,
+        absent=absent.load(job.source_id, _remaining(job)) if customers else None,
     )
 
 

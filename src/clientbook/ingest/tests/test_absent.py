@@ -1,0 +1,114 @@
+"""A big import looks up only the keys the database may hold, and still
+finds a customer someone created after it loaded them."""
+
+import numpy as np
+import pytest
+
+from clientbook.customers.models import Customer, Identifier
+from clientbook.customers.services import customer_archive, customer_create
+from clientbook.ingest import absent
+from clientbook.ingest.models import SourceRecord
+from clientbook.ingest.tests.test_import_customers import run, write_csv
+from clientbook.tests.factories import SourceFactory
+
+
+def test_sift_lets_through_what_was_loaded_or_sifted_before():
+    # given: hashes loaded from the database
+    held = absent.Absent(np.array([hash(("mobile", "+8613800138000"))], np.int64))
+    # when: a chunk's keys are sifted, then the next chunk's
+    first = held.sift([("mobile", "+8613800138000"), ("mobile", "+8613900139000")])
+    second = held.sift(
+        [("mobile", "+8613900139000"), "id:A1", ("email", "a@example.com")]
+    )
+    # then: what was loaded, then what the chunk before brought, may be there
+    assert first == [("mobile", "+8613800138000")]
+    assert second == [("mobile", "+8613900139000")]
+    assert held.sift(["id:A1", "id:B2"]) == ["id:A1"]  # in no order: sets
+
+
+def test_sift_keeps_every_key_across_many_chunks():
+    # given: keys sifted chunk by chunk, the arrays merging as they grow
+    held = absent.Absent(np.array([], np.int64))
+    chunks = [[f"id:{c}-{i}" for i in range(300)] for c in range(40)]
+    # when / then: none was there before its chunk, all are after
+    assert all(held.sift(chunk) == [] for chunk in chunks)
+    every = [key for chunk in chunks for key in chunk]
+    assert sorted(held.sift(every)) == sorted(every)
+    assert held.sift(["id:new"]) == []
+
+
+@pytest.mark.django_db
+def test_load_takes_live_hard_identifiers_and_the_sources_keys(source):
+    # given: a live customer, an archived one, and another source's record
+    live = customer_create(
+        name="甲",
+        source=source,
+        identifiers=[
+            {"type": "mobile", "value": "13800138000"},
+            {"type": "wechat", "value": "wx-jia"},
+        ],
+    )
+    gone = customer_create(
+        name="乙",
+        source=source,
+        identifiers=[{"type": "mobile", "value": "13900139000"}],
+    )
+    customer_archive(customer=gone, reason="test")
+    other = SourceFactory(code="fair", kind="event", legal_basis="consent")
+    SourceRecord.objects.create(source=source, key="id:1", customer=live)
+    SourceRecord.objects.create(source=other, key="id:2", customer=live)
+    # when
+    held = absent.load(source.pk, rows=100)
+    # then: only what an import of this source could match is there
+    asked = [
+        ("mobile", "+8613800138000"),
+        ("mobile", "+8613900139000"),
+        ("wechat", "wx-jia"),
+        "id:1",
+        "id:2",
+    ]
+    assert set(held.sift(asked)) == {("mobile", "+8613800138000"), "id:1"}
+
+
+@pytest.mark.django_db
+def test_load_gives_up_on_a_database_many_times_the_file(source):
+    # given: four customers with a mobile each
+    for i in range(4):
+        customer_create(
+            name=f"客户{i}",
+            source=source,
+            identifiers=[{"type": "mobile", "value": f"1380013800{i}"}],
+        )
+    # when / then: a file of one row would load more than it looks up
+    assert absent.load(source.pk, rows=1) is None
+    assert absent.load(source.pk, rows=2) is not None
+
+
+@pytest.mark.django_db
+def test_a_customer_created_after_the_load_is_found_not_doubled(
+    tmp_path, source, monkeypatch
+):
+    # given: someone creates a customer right after the import loaded keys
+    loaded = absent.load
+
+    def load_then_create(source_id, rows):
+        held = loaded(source_id, rows)
+        customer_create(
+            name="张三",
+            source=source,
+            identifiers=[{"type": "mobile", "value": "13800138000"}],
+        )
+        return held
+
+    monkeypatch.setattr(absent, "load", load_then_create)
+    path = write_csv(
+        tmp_path / "c.csv",
+        ["姓名", "手机"],
+        [["张三", "138 0013 8000"], ["李四", "13900139000"]],
+    )
+    # when
+    job = run(path, source)
+    # then: the row goes to the customer the load missed; the other is new
+    assert (job.created, job.rejected) == (1, 0)
+    assert Customer.objects.count() == 2
+    assert Identifier.objects.filter(value="+8613800138000").count() == 1
