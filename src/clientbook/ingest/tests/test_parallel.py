@@ -5,6 +5,7 @@ import csv
 import datetime as dt
 import gc
 import multiprocessing
+import threading
 import time
 
 import pytest
@@ -27,6 +28,40 @@ def test_chunks_come_back_in_order_with_their_parse():
 
 def _doubled(chunk):
     return [x * 2 for x in chunk]
+
+
+def test_an_error_reading_the_file_reaches_the_importer():
+    # given: a file whose third chunk cannot be read
+    def chunks():
+        yield [1]
+        yield [2]
+        raise UnicodeDecodeError("gb18030", b"\xff", 0, 1, "illegal multibyte")
+
+    # when / then: the chunks before it come, then the error itself
+    done = parallel.parse_ahead(_doubled, chunks(), processes=2)
+    assert [next(done), next(done)] == [([1], [2]), ([2], [4])]
+    with pytest.raises(UnicodeDecodeError, match="illegal multibyte"):
+        next(done)
+
+
+def test_an_importer_that_stops_early_leaves_no_reader_behind():
+    # given: many chunks, of which the importer takes two
+    read = []
+
+    def chunks():
+        for i in range(1000):
+            read.append(i)
+            yield [i]
+
+    done = parallel.parse_ahead(_doubled, chunks(), processes=2)
+    taken = [next(done), next(done)]
+    # when: it stops (an error in a chunk's transaction, say)
+    done.close()
+    # then: the reading thread stopped too, a chunk or two ahead at most
+    assert taken == [([0], [0]), ([1], [2])]
+    assert len(read) <= 4
+    assert parallel.READER not in {t.name for t in threading.enumerate()}
+    assert not multiprocessing.active_children()
 
 
 def test_small_files_and_one_core_parse_in_the_importing_process(settings):
