@@ -907,8 +907,8 @@ def test_staged_new_customers_are_stored_as_the_general_path_stores_them(
     assert with_staging == without
     assert len(with_staging["customers"]) == 7
     # staged: 孙八, 周九, 吴"十\ and 郑十一 (张三 has tags and consent, 钱七 two rows),
-    # as COPY text: id, branch, kind, name…
-    names = [line.split("\t")[3].replace("\\\\", "\\") for line in written]
+    # as COPY text: id, branch, uuid, kind, name…
+    names = [line.split("\t")[4].replace("\\\\", "\\") for line in written]
     assert sorted(names) == sorted(["孙八", "周九", '吴"十\\', "郑十一"])
 
 
@@ -937,7 +937,9 @@ def test_plain_new_customers_travel_slim_unless_most_are_needed_whole():
         whole.content_hash(),
     )
     assert whole.profile["name"] == "王五" and whole.address_row[2] == "上海市"
-    assert whole.staged == staging.line(whole) and parser.whole(tagged) is tagged
+    assert whole.staged == sent.staged and parser.whole(tagged) is tagged
+    # made again, the row differs in its new customer's UUID only
+    assert staging.line(whole).split("\t")[1:] == whole.staged.split("\t")[1:]
     # and whole while most rows are needed whole, slim again when few are
     parser.needed(30, 100)
     assert type(parser.chunk(rows)[0]) is CustomerRecord
