@@ -38,9 +38,12 @@ def split_address(text: str) -> SplitAddress:
     return split_addresses([text])[0]
 
 
-def split_addresses(texts: list[str]) -> list[SplitAddress]:
-    """Splits many addresses at once."""
-    clean = [halfwidth(t or "").replace(" ", "") for t in texts]
+def split_addresses(texts: list[str], *, halfwidth_done=False) -> list[SplitAddress]:
+    """Splits many addresses at once (`halfwidth_done`: they went through
+    `halfwidth` already, as an import's have)."""
+    clean = [
+        (t if halfwidth_done else halfwidth(t or "")).replace(" ", "") for t in texts
+    ]
     return [_one(text, row) for text, row in zip(clean, _cpca(clean), strict=True)]
 
 
