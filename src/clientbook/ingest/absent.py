@@ -29,9 +29,11 @@ import numpy as np
 from clientbook.customers.models import HARD_IDENTIFIER_TYPES, Identifier
 from clientbook.ingest.models import SourceRecord
 
-# Loading the database's keys costs about what looking up as many rows'
-# keys does; beyond a few times the file's rows it costs more than it saves.
-LOAD_LIMIT = 3
+# Loading a key costs the importer about what not looking one up saves the
+# server, and a file's row has three or four: a database holding more keys
+# than the file has rows (a re-import, where every key is there and looked
+# up anyway) is not loaded.
+LOAD_LIMIT = 1
 
 
 class Absent:
@@ -76,16 +78,14 @@ def load(source_id: int, rows: int) -> Absent | None:
     """The keys the database holds, if there are few enough next to the
     `rows` the job will read to be worth loading; None if not."""
     limit = rows * LOAD_LIMIT
-    identifiers = Identifier.objects.filter(
-        is_live=True, type__in=HARD_IDENTIFIER_TYPES
-    ).values_list("type", "value")
-    keys = SourceRecord.objects.filter(source_id=source_id).values_list(
-        "key", flat=True
+    held = (
+        Identifier.objects.filter(
+            is_live=True, type__in=HARD_IDENTIFIER_TYPES
+        ).values_list("type", "value"),
+        SourceRecord.objects.filter(source_id=source_id).values_list("key", flat=True),
     )
-    hashes = []
-    for items in (identifiers, keys):
-        wanted = items[: limit + 1 - len(hashes)]
-        hashes += map(hash, wanted.iterator(chunk_size=20_000))
-        if len(hashes) > limit:
-            return None
+    # Counted up to the limit: a big database costs no more than a small one.
+    if sum(items[: limit + 1].count() for items in held) > limit:
+        return None
+    hashes = [hash(i) for items in held for i in items.iterator(chunk_size=20_000)]
     return Absent(np.array(hashes, np.int64))
