@@ -69,9 +69,11 @@ class Absent:
         levels = self._levels
         levels.append(np.sort(hashes))  # repeats are harmless: not removed
         while len(levels) > 1 and len(levels[-2]) <= 2 * len(levels[-1]):
-            last = levels.pop()
-            # Two sorted runs: the stable sort (timsort) merges them in O(n).
-            levels[-1] = np.sort(np.concatenate([levels[-1], last]), kind="stable")
+            merged = np.concatenate([levels.pop(), levels.pop()])
+            # Two sorted runs: the stable sort (timsort) merges them in O(n),
+            # in place (a copy more was 27 MB at a million customers).
+            merged.sort(kind="stable")
+            levels.append(merged)
 
 
 def load(source_id: int, rows: int) -> Absent | None:
