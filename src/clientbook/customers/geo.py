@@ -38,7 +38,9 @@ def split_address(text: str) -> SplitAddress:
     return split_addresses([text])[0]
 
 
-def split_addresses(texts: list[str], *, halfwidth_done=False) -> list[SplitAddress]:
+def split_addresses(
+    texts: list[str], *, halfwidth_done: bool = False
+) -> list[SplitAddress]:
     """Splits many addresses at once (`halfwidth_done`: they went through
     `halfwidth` already, as an import's have)."""
     clean = [
