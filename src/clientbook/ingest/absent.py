@@ -34,6 +34,10 @@ from clientbook.ingest.models import SourceRecord
 # than the file has rows (a re-import, where every key is there and looked
 # up anyway) is not loaded.
 LOAD_LIMIT = 1
+# Hashes kept at most (8 bytes each; twice as many while the largest arrays
+# merge): past them the job looks every key up, so a file of any length
+# leaves the importer's memory bounded.
+MAX_KEYS = 8_000_000
 
 
 class Absent:
@@ -46,12 +50,15 @@ class Absent:
 
     def __init__(self, hashes: np.ndarray):
         self._levels: list[np.ndarray] = []
+        self._full = False  # past MAX_KEYS: every key is looked up
         self._add(hashes)
 
     def sift(self, keys) -> list:
         """The keys that may be in the database, to be looked up. All of
         them may be from now on: the chunk that asks may write them."""
         keys = list(keys)
+        if self._full:
+            return keys
         hashes = np.fromiter(map(hash, keys), np.int64, len(keys))
         order = np.argsort(hashes)  # sorted, the searches run through memory once
         wanted = hashes[order]
@@ -67,6 +74,9 @@ class Absent:
         if not len(hashes):
             return
         levels = self._levels
+        if sum(map(len, levels)) + len(hashes) > MAX_KEYS:
+            self._levels, self._full = [], True
+            return
         levels.append(np.sort(hashes))  # repeats are harmless: not removed
         while len(levels) > 1 and len(levels[-2]) <= 2 * len(levels[-1]):
             merged = np.concatenate([levels.pop(), levels.pop()])
@@ -79,7 +89,7 @@ class Absent:
 def load(source_id: int, rows: int) -> Absent | None:
     """The keys the database holds, if there are few enough next to the
     `rows` the job will read to be worth loading; None if not."""
-    limit = rows * LOAD_LIMIT
+    limit = min(rows * LOAD_LIMIT, MAX_KEYS)
     held = (
         Identifier.objects.filter(
             is_live=True, type__in=HARD_IDENTIFIER_TYPES

@@ -37,6 +37,17 @@ def test_sift_keeps_every_key_across_many_chunks():
     assert held.sift(["id:new"]) == []
 
 
+def test_past_its_limit_every_key_is_looked_up(monkeypatch):
+    # given: room for five hashes, four of them taken
+    monkeypatch.setattr(absent, "MAX_KEYS", 5)
+    held = absent.Absent(np.array([hash(f"id:{i}") for i in range(4)], np.int64))
+    # when: a chunk brings two more
+    assert held.sift(["id:0", "id:9"]) == ["id:0"]
+    # then: the hashes are dropped and every key is looked up from then on
+    assert held.sift(["id:7", "id:8"]) == ["id:7", "id:8"]
+    assert not held._levels
+
+
 @pytest.mark.django_db
 def test_load_takes_live_hard_identifiers_and_the_sources_keys(source):
     # given: a live customer, an archived one, and another source's record
