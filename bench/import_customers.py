@@ -10,7 +10,9 @@ digits, dates, addresses split into province/city/district, pinyin keys).
 It parses in worker processes (one per core) unless `--workers` says
 otherwise. Peak RSS is the largest sum over the import's process tree
 (sampled every half second; shared pages counted in every process, so an
-upper bound); CPU is the importing process's own (sampled: a lower bound), the
+upper bound), peak PSS the same with each shared page split among the
+processes sharing it (the tree's real footprint, pages shared with other
+programs apart); CPU is the importing process's own (sampled: a lower bound), the
 tree's (its parsers added) user + system time, and on PostgreSQL also the
 CPU of the server backends serving the import (sampled; the server shares the
 cores); load is the machine's
@@ -147,6 +149,7 @@ def run_import(path: Path, env: dict, *, db: str = "") -> dict:
         "server_cpu_seconds": peak.server_cpu() if db else None,
         "importer_cpu_seconds": peak.importer,
         "peak_rss_mb": peak_mb,
+        "peak_pss_mb": peak.peak_pss / 1024,
         "largest_process_rss_mb": after.ru_maxrss / 1024,
         "load_before": load,
         "load_after": os.getloadavg()[0],
@@ -161,14 +164,15 @@ class _Peak(threading.Thread):
 
     def __init__(self, pid: int, db: str = ""):
         super().__init__(daemon=True)
-        self.pid, self.peak, self.db = pid, 0, db
+        self.pid, self.peak, self.peak_pss, self.db = pid, 0, 0, db
         self.backends: dict[int, float] = {}  # pid → CPU seconds last seen
         self.importer = 0.0  # the importing process's own CPU, last seen
 
     def run(self) -> None:
         conn = psycopg.connect(PG + "postgres", autocommit=True) if self.db else None
         while Path(f"/proc/{self.pid}").exists():
-            self.peak = max(self.peak, _tree_rss_kb(self.pid))
+            rss, pss = _tree_memory_kb(self.pid)
+            self.peak, self.peak_pss = max(self.peak, rss), max(self.peak_pss, pss)
             with contextlib.suppress(OSError, IndexError, ValueError):
                 self.importer = _cpu_seconds(self.pid)
             if conn is not None:
@@ -205,19 +209,22 @@ def _watch_rss(pid: int, db: str = "") -> _Peak:
     return watcher
 
 
-def _tree_rss_kb(pid: int) -> int:
-    total, todo = 0, [pid]
+def _tree_memory_kb(pid: int) -> tuple[int, int]:
+    """RSS and PSS of a process and its descendants."""
+    rss, pss, todo = 0, 0, [pid]
     while todo:
         current = todo.pop()
         try:
             status = Path(f"/proc/{current}/status").read_text()
-            total += int(status.split("VmRSS:")[1].split()[0])
+            rollup = Path(f"/proc/{current}/smaps_rollup").read_text()
+            rss += int(status.split("VmRSS:")[1].split()[0])
+            pss += int(rollup.split("\nPss:")[1].split()[0])
             for task in os.listdir(f"/proc/{current}/task"):
                 children = Path(f"/proc/{current}/task/{task}/children").read_text()
                 todo += [int(c) for c in children.split()]
         except (FileNotFoundError, IndexError, ProcessLookupError):
             continue
-    return total
+    return rss, pss
 
 
 def copy_baseline(path: Path, db: str) -> float:
@@ -329,7 +336,7 @@ def report(results: dict) -> None:
     print(f"\nPostgreSQL: {results['server']}")
     print(
         "\n| run | rows | seconds | rows/s | CPU µs/row: importer / tree (+ server) "
-        "| peak RSS MB (tree) | × COPY | load before/after |"
+        "| peak RSS / PSS MB (tree) | × COPY | load before/after |"
         "\n|---|---:|---:|---:|---:|---:|---:|---|"
     )
     rate = f"{rows / copy:,.0f}"
@@ -349,7 +356,7 @@ def report(results: dict) -> None:
             print(
                 f"| import into {name} | {n:,} | {r['seconds']:.1f} | "
                 f"{n / r['seconds']:,.0f} | {cpu} | "
-                f"{r['peak_rss_mb']:.0f} | {ratio:.1f} | "
+                f"{r['peak_rss_mb']:.0f} / {r['peak_pss_mb']:.0f} | {ratio:.1f} | "
                 f"{r['load_before']:.1f} / {r['load_after']:.1f} |"
             )
             print(f"|  {r['summary']} ||||||||")

@@ -2,8 +2,10 @@ import datetime as dt
 
 import pytest
 from django.core.validators import validate_email
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from pypinyin import Style, lazy_pinyin
+from pypinyin.constants import PHRASES_DICT
 from stdnum.cn import ric
 
 from clientbook.customers import normalise
@@ -88,6 +90,24 @@ def test_not_phone_numbers(text):
 )
 def test_name_keys(name, keys):
     assert normalise.name_keys(name) == keys
+
+
+def test_name_keys_read_a_phrase_whole():
+    # 重 alone is zhong; in 重庆 it is chong, and pypinyin knows the phrase
+    assert normalise.name_keys("张重庆") == ("zhangchongqing", "zcq")
+    assert normalise.name_keys("张重") == ("zhangzhong", "zz")
+
+
+# Characters of names and of pypinyin's phrases, so drawn texts hit both
+# the character-by-character path and phrases.
+_HANS = sorted(set("张王李赵刘陈杨黄周吴重庆长行单曾乐朝阳欧小明红华国强平安银行"))
+_HANS += sorted({c for phrase in list(PHRASES_DICT)[:300] for c in phrase})
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.sampled_from(_HANS + ["a", " ", "1"]), max_size=8))
+def test_pinyin_is_pypinyins_however_it_is_worked_out(text):
+    assert normalise._pinyin(text) == lazy_pinyin(text, style=Style.NORMAL)
 
 
 def test_email_is_lower_cased_and_checked():
