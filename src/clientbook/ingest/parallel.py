@@ -168,6 +168,14 @@ def _start(parse: Callable, parent: int) -> None:
     global _parse
     _parse = parse
     _die_with_parent(parent)
+    # The fork copied the importer's signal handlers too: in a task worker
+    # (django-tasks-db's db_worker) SIGTERM only asks for a graceful stop,
+    # so a worker the pool ends with SIGTERM lived on, and the pool waited
+    # for it for ever (seen in the test suite: a worker blocked on the
+    # queue's lock, which the ending pool holds). A parsing worker has
+    # nothing to stop gracefully.
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(number, signal.SIG_DFL)
     # As in the importer (collections_between_chunks); freezing what the
     # fork inherited also keeps the collector from copying its pages.
     gc.freeze()

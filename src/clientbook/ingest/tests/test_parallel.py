@@ -5,6 +5,7 @@ import csv
 import datetime as dt
 import gc
 import multiprocessing
+import signal
 import threading
 import time
 
@@ -28,6 +29,22 @@ def test_chunks_come_back_in_order_with_their_parse():
 
 def _doubled(chunk):
     return [x * 2 for x in chunk]
+
+
+def test_workers_die_on_sigterm_whatever_the_importer_does_with_it():
+    # given: an importer that only notes SIGTERM, as a task worker does
+    noted = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        # when: its workers parse
+        done = list(parallel.parse_ahead(_sigterm_is_default, [[1], [2]], processes=2))
+    finally:
+        signal.signal(signal.SIGTERM, noted)
+    # then: in them SIGTERM ends the process, so the pool can end them
+    assert [parsed for _chunk, parsed in done] == [[True], [True]]
+
+
+def _sigterm_is_default(chunk):
+    return [signal.getsignal(signal.SIGTERM) is signal.SIG_DFL]
 
 
 def test_an_error_reading_the_file_reaches_the_importer():
