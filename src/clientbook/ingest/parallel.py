@@ -110,7 +110,15 @@ def parse_ahead(
         return
     context = multiprocessing.get_context("fork")  # workers inherit the parser
     start = (parse, os.getpid())
-    with context.Pool(processes, initializer=_start, initargs=start) as pool:
+    # Forked with the stop signals held back, each worker sets them to end it
+    # before it lets them in (`_start`): one that came before would have met
+    # the importer's handler.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        pool = context.Pool(processes, initializer=_start, initargs=start)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    with pool:
         # Chunks in flight: those queued, and the one read and waiting.
         ahead: queue.Queue = queue.Queue(maxsize=max(processes * AHEAD - 1, 1))
         stop = threading.Event()
@@ -129,6 +137,7 @@ def parse_ahead(
 
 
 _END = object()  # the last chunk was fed
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 READER = "clientbook-import-reader"  # the thread of `_feed`
 
 
@@ -174,8 +183,9 @@ def _start(parse: Callable, parent: int) -> None:
     # for it for ever (seen in the test suite: a worker blocked on the
     # queue's lock, which the ending pool holds). A parsing worker has
     # nothing to stop gracefully.
-    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+    for number in _STOP_SIGNALS:
         signal.signal(number, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     # As in the importer (collections_between_chunks); freezing what the
     # fork inherited also keeps the collector from copying its pages.
     gc.freeze()
