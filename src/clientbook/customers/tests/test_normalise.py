@@ -116,7 +116,14 @@ def test_email_is_lower_cased_and_checked():
         normalise.email("li.si@")
 
 
-@given(st.from_regex(normalise._PLAIN_EMAIL, fullmatch=True))
+# The fast path takes 320 characters at most, as Django does; the pattern
+# alone draws longer ones now and then (CI once spent its timeout shrinking
+# one of 348).
+@given(
+    st.from_regex(normalise._PLAIN_EMAIL, fullmatch=True).filter(
+        lambda text: len(text) <= 320
+    )
+)
 def test_every_plain_email_is_one_django_accepts(text):
     # The fast path must never accept what the full check would refuse.
     validate_email(text)
