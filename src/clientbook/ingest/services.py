@@ -164,9 +164,23 @@ def mapping_template_save(
     return template
 
 
-def _chunks(rows: Iterator, size: int) -> Iterator[list]:
+def _chunks(rows: Iterator) -> Iterator[list]:
+    rows, size = _sized(rows)
     while chunk := list(itertools.islice(rows, size)):
         yield chunk
+
+
+def _sized(rows: Iterator) -> tuple[Iterator, int]:
+    """The rows, and how many make a chunk: `IMPORT_CHUNK_ROWS`, fewer if
+    they would hold more than `IMPORT_CHUNK_CELLS` cells (as many as the
+    first row has), so a wide file's chunks take no more memory."""
+    first = next(rows, None)
+    if first is None:
+        return iter(()), 1
+    config = settings.CLIENTBOOK
+    by_cells = config["IMPORT_CHUNK_CELLS"] // max(len(first[1]), 1)
+    size = max(min(config["IMPORT_CHUNK_ROWS"], by_cells), 1)
+    return itertools.chain([first], rows), size
 
 
 def import_job_run(*, job: ImportJob, progress: Progress | None = None) -> ImportJob:
@@ -209,12 +223,11 @@ class Steps:
 
 
 def _steps(job: ImportJob, ctx: Context) -> Steps:
-    size = settings.CLIENTBOOK["IMPORT_CHUNK_ROWS"]
     if job.kind == ImportKind.CUSTOMERS:
         return Steps(
             ctx.parser.chunk,
             apply_customer_chunk,
-            lambda rows: _chunks(rows, size),
+            _chunks,
             parallel=True,
             probed=PROBED,
         )
@@ -227,13 +240,13 @@ def _steps(job: ImportJob, ctx: Context) -> Steps:
             ],
             events.apply_order_chunk,
             lambda rows: events.order_groups(
-                rows, size, number=lambda i: i[1].get(number)
+                *_sized(rows), number=lambda i: i[1].get(number)
             ),
         )
     return Steps(
         lambda chunk: [events.read_row(job.mapping, n, raw, {}) for n, raw in chunk],
         events.apply_interaction_chunk,
-        lambda rows: _chunks(rows, size),
+        _chunks,
     )
 
 

@@ -110,6 +110,24 @@ def test_import_writes_good_rows_and_keeps_bad_ones_with_reasons(
         assert entry in audit_list_for_customer(customer)
 
 
+@pytest.mark.parametrize(("cells", "committed"), [(20, [2, 4, 6]), (1000, [5, 6])])
+def test_a_chunk_holds_fewer_rows_of_a_wider_file(
+    tmp_path, source, settings, cells, committed
+):
+    # given: chunks of at most 5 rows and `cells` cells; rows of 10 cells
+    settings.CLIENTBOOK = {
+        **settings.CLIENTBOOK,
+        "IMPORT_CHUNK_ROWS": 5,
+        "IMPORT_CHUNK_CELLS": cells,
+    }
+    path = write_csv(tmp_path / "wide.csv", HEADERS, ROWS)
+    job, done = import_job_create(path=path, source=source), []
+    # when: it is imported
+    job = import_job_run(job=job, progress=lambda j: done.append(j.rows_done))
+    # then: each chunk committed as many rows as fit
+    assert done == committed and job.read == 6
+
+
 @pytest.mark.parametrize("chunk_rows", [1, 5000])
 def test_a_job_audits_the_customers_it_creates_once(
     tmp_path, source, settings, chunk_rows
