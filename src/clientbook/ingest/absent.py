@@ -19,14 +19,14 @@ remembered them.
 
 The hashes are Python's `hash` of the key, or of the identifier's (type,
 value) as plain strings on both sides (a str enum would hash by its
-name), kept in sorted arrays rather than a set: a million customers' 3.4
-million keys take 27 MB so, 303 MB in a set of ints (measured). A Bloom
-filter package would add a dependency for no gain at these sizes.
+name), kept as `hashes.Hashes`: a million customers' 3.4 million keys take
+27 MB so.
 """
 
 import numpy as np
 
 from clientbook.customers.models import HARD_IDENTIFIER_TYPES, Identifier
+from clientbook.ingest.hashes import Hashes, hashed
 from clientbook.ingest.models import SourceRecord
 
 # Loading a key costs the importer about what not looking one up saves the
@@ -43,13 +43,10 @@ MAX_KEYS = 8_000_000
 class Absent:
     """Hashes of keys the database may hold: the live hard identifiers
     (type, value) and the job's source's keys, with those every chunk of
-    the job brought. Kept as sorted arrays of doubling sizes, each merged
-    into the one before it once as big (one array re-sorted for every chunk
-    took the importer 200 µs a row at 1M rows): adding is O(log n)
-    amortised, a lookup a binary search per array."""
+    the job brought."""
 
     def __init__(self, hashes: np.ndarray):
-        self._levels: list[np.ndarray] = []
+        self._hashes = Hashes()
         self._full = False  # past MAX_KEYS: every key is looked up
         self._add(hashes)
 
@@ -59,31 +56,17 @@ class Absent:
         keys = list(keys)
         if self._full:
             return keys
-        hashes = np.fromiter(map(hash, keys), np.int64, len(keys))
-        order = np.argsort(hashes)  # sorted, the searches run through memory once
-        wanted = hashes[order]
-        found = np.zeros(len(keys), bool)
-        for level in self._levels:
-            at = np.searchsorted(level, wanted)
-            at[at == len(level)] = 0
-            found |= level[at] == wanted
-        self._add(wanted)
-        return [keys[i] for i in order[found].tolist()]
+        hashes = hashed(keys)
+        found = self._hashes.has(hashes)
+        self._add(hashes)
+        return [keys[i] for i in np.flatnonzero(found).tolist()]
 
     def _add(self, hashes: np.ndarray) -> None:
-        if not len(hashes):
-            return
-        levels = self._levels
-        if sum(map(len, levels)) + len(hashes) > MAX_KEYS:
-            self._levels, self._full = [], True
-            return
-        levels.append(np.sort(hashes))  # repeats are harmless: not removed
-        while len(levels) > 1 and len(levels[-2]) <= 2 * len(levels[-1]):
-            merged = np.concatenate([levels.pop(), levels.pop()])
-            # Two sorted runs: the stable sort (timsort) merges them in O(n),
-            # in place (a copy more was 27 MB at a million customers).
-            merged.sort(kind="stable")
-            levels.append(merged)
+        if len(self._hashes) + len(hashes) > MAX_KEYS:
+            self._hashes.clear()
+            self._full = True
+        else:
+            self._hashes.add(hashes)
 
 
 def load(source_id: int, rows: int) -> Absent | None:

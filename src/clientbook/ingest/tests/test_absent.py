@@ -6,7 +6,8 @@ import pytest
 
 from clientbook.customers.models import Customer, Identifier
 from clientbook.customers.services import customer_archive, customer_create
-from clientbook.ingest import absent
+from clientbook.ingest import absent, hashes
+from clientbook.ingest.hashes import Hashes, KeySet, hashed
 from clientbook.ingest.models import SourceRecord
 from clientbook.ingest.tests.test_import_customers import run, write_csv
 from clientbook.tests.factories import SourceFactory
@@ -45,7 +46,7 @@ def test_past_its_limit_every_key_is_looked_up(monkeypatch):
     assert held.sift(["id:0", "id:9"]) == ["id:0"]
     # then: the hashes are dropped and every key is looked up from then on
     assert held.sift(["id:7", "id:8"]) == ["id:7", "id:8"]
-    assert not held._levels
+    assert not len(held._hashes)
 
 
 @pytest.mark.django_db
@@ -123,3 +124,33 @@ def test_a_customer_created_after_the_load_is_found_not_doubled(
     assert (job.created, job.rejected) == (1, 0)
     assert Customer.objects.count() == 2
     assert Identifier.objects.filter(value="+8613800138000").count() == 1
+
+
+def test_hashes_find_what_was_added_over_many_merges():
+    # given: 40 batches of keys added, so arrays of many sizes merge
+    store, added = Hashes(), []
+    for batch in range(40):
+        keys = [f"k{batch}-{i}" for i in range(batch * 7 % 50 + 1)]
+        store.add(hashed(keys))
+        added += keys
+    # then: every key added is found, in any order, and no other
+    probe = added[::-1] + [f"missing-{i}" for i in range(500)]
+    found = store.has(hashed(probe))
+    assert found.tolist() == [True] * len(added) + [False] * 500
+    assert len(store) == len(added)
+
+
+def test_a_key_set_finds_keys_buffered_and_stored(monkeypatch):
+    # given: a key set that moves its keys into arrays every 3 keys
+    monkeypatch.setattr(hashes, "BUFFERED", 3)
+    keys = KeySet()
+    for i in range(10):
+        keys.add(f"id:{i}")
+    # then: those in the buffer and those in the arrays are found
+    assert keys._older and keys._recent
+    assert keys.among(["id:0", "id:9", "id:5", "id:10", "x"]) == {
+        "id:0",
+        "id:9",
+        "id:5",
+    }
+    assert len(keys) == 10
