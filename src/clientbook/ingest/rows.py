@@ -419,7 +419,8 @@ class RowParser:
         ):
             for part in ("province", "city", "district", "street", "postcode"):
                 if getattr(split, part) and not record.address.get(part + "_given"):
-                    record.address[part] = getattr(split, part)
+                    # The rest of the text can be longer than its column.
+                    record.address[part] = getattr(split, part)[: _TEXT_TARGETS[part]]
             record.address["is_valid"] = split.found and not split.ambiguous
         for record in records:
             for part in ("province", "city", "district", "street", "postcode"):

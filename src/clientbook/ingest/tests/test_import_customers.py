@@ -1052,3 +1052,17 @@ def test_a_chunk_refused_for_a_key_taken_meanwhile_is_redone_row_by_row(
     assert Customer.objects.count() == 1
     held.refresh_from_db()
     assert held.occupation == "教师"
+
+
+def test_a_long_street_is_cut_to_its_column_and_kept_whole_in_the_raw_address(
+    tmp_path, source
+):
+    # given: an address whose street, once its district is read, is 360 long
+    address = "浙江省杭州市西湖区" + "文三路" * 120
+    path = write_csv(tmp_path / "a.csv", ["姓名", "地址"], [["张三", address]])
+    # when
+    job = run(path, source)
+    # then
+    assert (job.created, job.rejected) == (1, 0)
+    stored = Customer.objects.get().addresses.get()
+    assert stored.street == ("文三路" * 120)[:300] and stored.raw == address
