@@ -11,7 +11,7 @@ import multiprocessing
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils import translation
@@ -29,6 +29,9 @@ from clientbook.customers.models import (
 from clientbook.customers.services import custom_value_parse
 from clientbook.errors import ClientbookError
 from clientbook.privacy.models import ConsentStatus
+
+if TYPE_CHECKING:
+    from clientbook.ingest.plain import Plain
 
 
 @dataclass
@@ -105,14 +108,7 @@ class CustomerRecord:
         return self._key
 
     def _source_key(self) -> str:
-        if self.external_id:
-            return "id:" + self.external_id
-        if self.hard_identifiers:
-            return "ids:" + "|".join(
-                f"{t}={v}" for t, v in sorted(self.hard_identifiers)
-            )
-        birth = self.profile.get("birth_date") or ""
-        return f"name:{self.profile.get('name', '')}|{birth}"[:200]
+        return source_key_of(self.external_id, self.hard_identifiers, self.profile)
 
     def content_hash(self) -> str:
         """What the row says once normalised (of a sealed record). A row read
@@ -122,11 +118,11 @@ class CustomerRecord:
         told two spellings of one row apart: the one seen last was kept, and
         a re-import applied the other again over the customer's later rows."""
         if self._hash is None:
-            content = _CANONICAL.encode(
+            self._hash = content_digest(
+                self.profile,
+                sorted(self.identifiers),
+                self.address_row,
                 [
-                    self.profile,
-                    sorted(self.identifiers),
-                    self.address_row,
                     sorted(self.preferences),
                     sorted(self.key_dates),
                     sorted(self.consents),
@@ -134,9 +130,8 @@ class CustomerRecord:
                     sorted(self.tags),
                     self.branch_id,
                     self.external_id,
-                ]
+                ],
             )
-            self._hash = hashlib.sha256(content.encode()).hexdigest()
         return self._hash
 
     def raw_hash(self) -> str:
@@ -146,6 +141,29 @@ class CustomerRecord:
         if self._raw_digest is None:  # a changed row is compared more than once
             self._raw_digest = _raw_hash(self.raw)
         return self._raw_digest
+
+
+def source_key_of(external_id: str, hard: tuple, profile: dict) -> str:
+    """`CustomerRecord.source_key` of a record's parts."""
+    if external_id:
+        return "id:" + external_id
+    if hard:
+        return "ids:" + "|".join(f"{t}={v}" for t, v in sorted(hard))
+    birth = profile.get("birth_date") or ""
+    return f"name:{profile.get('name', '')}|{birth}"[:200]
+
+
+def content_digest(profile: dict, identifiers: list, address_row, rest: list) -> str:
+    """`CustomerRecord.content_hash` of a record's parts, the identifiers
+    sorted; `rest` is what follows them (`NOTHING_MORE` for a record that
+    brings no more)."""
+    content = _CANONICAL.encode([profile, identifiers, address_row, *rest])
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+# The rest of a record with no preferences, key dates, consents, custom
+# fields, tags, branch or id of its own, as `content_digest` takes it.
+NOTHING_MORE = ([], [], [], {}, [], None, "")
 
 
 def _raw_hash(raw: dict[str, str]) -> str:
@@ -303,8 +321,10 @@ class RowParser:
         branches: dict[str, int],
         custom_fields: dict[str, Any],
         stage: Callable[["CustomerRecord"], str | None] | None = None,
+        plain: "Plain | None" = None,
     ):
         self.stage = stage  # what a sealed record is staged as, if it may be
+        self.plain = plain  # the short way for plain rows, with `stage`
         # Whether records that could travel as `Staged` go whole instead: set
         # by the importer (`needed`), read by the workers it forked.
         self._send_whole = multiprocessing.RawValue("b", 0) if stage else None
@@ -374,16 +394,22 @@ class RowParser:
     def chunk(self, rows: list[tuple[int, dict[str, str]]]) -> list[CustomerRecord]:
         """A chunk of rows parsed, addresses split and records sealed: all
         the work that needs no database, so it can run in a worker process."""
+        slim = self.stage is not None and not self._send_whole.value
+        quick = self.plain.rows(rows) if slim and self.plain else None
+        if quick is not None:  # the rest take the long way
+            rows = [row for row, staged in zip(rows, quick, strict=True) if not staged]
         records = [self.customer(number, raw) for number, raw in rows]
         self.split_addresses(records)
-        slim = self.stage is not None and not self._send_whole.value
         for i, record in enumerate(records):
             record.seal()
             if self.stage:
                 record.staged = self.stage(record)
                 if slim and record.staged is not None:
                     records[i] = Staged.of(record)
-        return records
+        if quick is None:
+            return records
+        others = iter(records)
+        return [staged or next(others) for staged in quick]
 
     def whole(self, record: "CustomerRecord | Staged") -> CustomerRecord:
         """The whole record of a row, parsed again if it came as `Staged`."""

@@ -33,6 +33,7 @@ from clientbook.ingest.pipeline import (
     Context,
     apply_customer_chunk,
 )
+from clientbook.ingest.plain import Plain
 from clientbook.ingest.readers import open_table
 from clientbook.ingest.rows import RowParser, with_raw
 from clientbook.ingest.uploads import estimate_rows
@@ -272,8 +273,14 @@ def _parser(job: ImportJob) -> RowParser:
     for pk, code, name in Branch.objects.values_list("pk", "code", "name"):
         branches[code] = branches[code.upper()] = branches[name] = pk
     custom = {(f.customer_kind, f.key): f for f in CustomField.objects.all()}
-    stage = staging.line if staging.is_used() else None
-    return RowParser(job.mapping, branches=branches, custom_fields=custom, stage=stage)
+    staged = staging.is_used()
+    return RowParser(
+        job.mapping,
+        branches=branches,
+        custom_fields=custom,
+        stage=staging.line if staged else None,
+        plain=Plain.of(job.mapping) if staged else None,
+    )
 
 
 def _rows(job: ImportJob) -> Iterator:
