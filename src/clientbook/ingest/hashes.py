@@ -45,11 +45,13 @@ class Hashes:
         through memory once)."""
         order = np.argsort(hashes)
         wanted = hashes[order]
-        found = np.zeros(len(hashes), bool)
+        hit = np.zeros(len(hashes), bool)
         for level in self._levels:
             at = np.searchsorted(level, wanted)
             at[at == len(level)] = 0
-            found[order] |= level[at] == wanted
+            hit |= level[at] == wanted
+        found = np.empty_like(hit)
+        found[order] = hit
         return found
 
     def clear(self) -> None:
