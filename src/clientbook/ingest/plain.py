@@ -19,6 +19,7 @@ wrong, so the short way only ever produces what the long way would
 from collections.abc import Callable
 
 from clientbook.customers import geo, normalise
+from clientbook.customers.models import uuid7_texts
 from clientbook.errors import ClientbookError
 from clientbook.ingest import staging
 from clientbook.ingest.rows import (
@@ -59,8 +60,9 @@ class Plain:
                 [p[2] for p in parts if p and p[2]], halfwidth_done=True
             )
         )
+        uuids = iter(uuid7_texts(len(rows)))
         return [
-            p and _staged(number, raw, *p, next(splits) if p[2] else None)
+            p and _staged(number, raw, *p, next(splits) if p[2] else None, uuids)
             for (number, raw), p in zip(rows, parts, strict=True)
         ]
 
@@ -121,7 +123,7 @@ def _national_id_agrees(profile: dict, identifiers: list) -> bool:
     return True
 
 
-def _staged(number, raw, profile, identifiers, address, split) -> Staged:
+def _staged(number, raw, profile, identifiers, address, split, uuids) -> Staged:
     address_row = split and (
         "home",
         "CN",
@@ -137,5 +139,7 @@ def _staged(number, raw, profile, identifiers, address, split) -> Staged:
     key = source_key_of("", hard, profile)
     digest = content_digest(profile, sorted(identifiers), address_row, NOTHING_MORE)
     name_keys = normalise.name_keys(profile["name"])
-    line = staging.row(profile, identifiers, name_keys, address_row, key, digest)
+    line = staging.row(
+        next(uuids), profile, identifiers, name_keys, address_row, key, digest
+    )
     return Staged(number, raw, key, hard, digest, None, line)

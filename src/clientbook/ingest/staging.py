@@ -58,6 +58,7 @@ def line(record: CustomerRecord) -> str | None:
     ):
         return None
     return row(
+        uuid7_text(),  # here, not by PostgreSQL: 1.5 µs of its time a customer
         record.profile,
         record.identifiers,
         record.name_keys,
@@ -67,16 +68,17 @@ def line(record: CustomerRecord) -> str | None:
     )
 
 
-def row(profile, identifiers, name_keys, address_row, key: str, digest: str) -> str:
+def row(uuid: str, profile, identifiers, name_keys, address_row, key, digest) -> str:
     """`line` of a record's parts, for one known to be a plain new customer."""
     profile = {**profile_defaults(), **profile}
+    types, values = zip(*identifiers, strict=True) if identifiers else ((), ())
     cells = [
-        uuid7_text(),  # here, not by PostgreSQL: 1.5 µs of its time a customer
+        uuid,
         *_profile(profile),
         *(name_keys or normalise.name_keys(profile["name"])),
-        _array(tuple(t for t, _v in identifiers)),
-        _array(tuple(v for _t, v in identifiers)),
-        *(address_row or (None,) * len(ADDRESS_COLUMNS)),
+        _array(types),
+        _array(values),
+        *(address_row or _NO_ADDRESS),
         key,
         digest,
     ]
@@ -89,6 +91,7 @@ def with_id(pk: int, branch_id: int | None, staged: str) -> str:
 
 
 _profile = operator.itemgetter(*PROFILE_ORDER)
+_NO_ADDRESS = (None,) * len(ADDRESS_COLUMNS)
 # COPY's text form: backslash escapes for these, \N for NULL.
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _ESCAPED = re.compile(r"[\\\n\r]")  # and tabs, counted

@@ -13,6 +13,8 @@ from clientbook.customers.models import (
     CustomFieldValue,
     Identifier,
     uuid7,
+    uuid7_text,
+    uuid7_texts,
 )
 from clientbook.customers.selectors import (
     _identifier_matches,
@@ -482,3 +484,19 @@ def test_customer_uuids_are_version_7_and_follow_creation_order(source, manager)
     assert {u.variant for u in made} == {uuid.RFC_4122}
     assert made == sorted(made)
     assert len({uuid7() for _ in range(10_000)}) == 10_000
+
+
+def test_uuids_made_as_text_many_at_once_are_version_7_of_now():
+    # given: a chunk's worth made at once, and one made after them
+    before = time.time_ns() // 1_000_000
+    made = [uuid.UUID(text) for text in uuid7_texts(10_000)]
+    later = uuid.UUID(uuid7_text())
+    # then: version 7, all different, stamped with the time they were made
+    assert {u.version for u in made} == {7} and {u.variant for u in made} == {
+        uuid.RFC_4122
+    }
+    assert len(set(made)) == 10_000 and str(made[0]) == str(made[0]).lower()
+    stamps = {u.int >> 80 for u in made}
+    assert len(stamps) == 1 and before <= stamps.pop() <= later.int >> 80
+    # and the two random bits beside the variant take every value
+    assert {str(u)[19] for u in made} == set("89ab")
