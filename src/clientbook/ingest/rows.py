@@ -75,7 +75,7 @@ class CustomerRecord:
     def hard_identifiers(self) -> tuple[tuple[str, str], ...]:
         # Read several times a row while writing: worked out once.
         if self._hard is None:
-            self._hard = tuple([i for i in self.identifiers if i[0] in _HARD])
+            self._hard = tuple([i for i in self.identifiers if i[0] in HARD])
         return self._hard
 
     def seal(self) -> None:
@@ -281,7 +281,7 @@ _CHOICE_TARGETS = {
     "lifecycle_stage": LifecycleStage,
     "address_type": AddressType,
 }
-_TEXT_TARGETS = {
+TEXT_TARGETS = {
     "occupation": 100,
     "employer": 200,
     "position": 100,
@@ -304,7 +304,7 @@ _ADDRESS_TARGETS = {
 _TRUE = {"1", "是", "y", "yes", "true", "同意", "granted", "已同意", "t"}
 _FALSE = {"0", "否", "n", "no", "false", "不同意", "withdrawn", "拒绝", "退订", "f"}
 _TAG_SPLIT = re.compile(r"[,，、;；|]")
-_HARD = frozenset(str(t) for t in HARD_IDENTIFIER_TYPES)  # plain str: fast `in`
+HARD = frozenset(str(t) for t in HARD_IDENTIFIER_TYPES)  # plain str: fast `in`
 # One encoder for every row's content hash (dates, decimals as text), and
 # the one of the raw rows' hashes of earlier versions.
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
@@ -368,28 +368,19 @@ class RowParser:
     def _check_national_id(self, record: CustomerRecord) -> None:
         """A 身份证 number holds a birth date and a sex: missing ones are taken
         from it, and a row that says otherwise is refused, not silently fixed."""
-        number = next((v for t, v in record.identifiers if t == "national_id"), None)
-        if number is None:
-            return
-        holder = normalise.national_id(number)
-        for target, derived in (
-            ("birth_date", holder.birth_date),
-            ("gender", holder.gender),
+        for target, given, number, derived in national_id_conflicts(
+            record.profile, record.identifiers
         ):
-            given = record.profile.get(target)
-            if given in (None, ""):
-                record.profile[target] = derived
-            elif given != derived:
-                column = next((c for c, t in self.columns if t == target), target)
-                record.errors.append(
-                    RowError(
-                        column,
-                        str(record.raw.get(column, given)),
-                        _("the national ID %(number)s says %(derived)s")
-                        % {"number": number, "derived": derived},
-                        "id_conflict",
-                    )
+            column = next((c for c, t in self.columns if t == target), target)
+            record.errors.append(
+                RowError(
+                    column,
+                    str(record.raw.get(column, given)),
+                    _("the national ID %(number)s says %(derived)s")
+                    % {"number": number, "derived": derived},
+                    "id_conflict",
                 )
+            )
 
     def chunk(self, rows: list[tuple[int, dict[str, str]]]) -> list[CustomerRecord]:
         """A chunk of rows parsed, addresses split and records sealed: all
@@ -446,7 +437,7 @@ class RowParser:
             for part in ("province", "city", "district", "street", "postcode"):
                 if getattr(split, part) and not record.address.get(part + "_given"):
                     # The rest of the text can be longer than its column.
-                    record.address[part] = getattr(split, part)[: _TEXT_TARGETS[part]]
+                    record.address[part] = getattr(split, part)[: TEXT_TARGETS[part]]
             record.address["is_valid"] = split.found and not split.ambiguous
         for record in records:
             for part in ("province", "city", "district", "street", "postcode"):
@@ -495,8 +486,8 @@ class RowParser:
         if target in _CHOICE_TARGETS:
             choices = _CHOICE_TARGETS[target]
             return lambda r, v: r.profile.__setitem__(target, _choice(choices, v))
-        if target in _TEXT_TARGETS:
-            limit = _TEXT_TARGETS[target]
+        if target in TEXT_TARGETS:
+            limit = TEXT_TARGETS[target]
             return lambda r, v: r.profile.__setitem__(target, normalise.name(v)[:limit])
         if target == "tags":
             return _set_tags
@@ -515,6 +506,27 @@ class RowParser:
         if branch_id is None:
             raise normalise.NormaliseError(_("no such branch"))
         return branch_id
+
+
+def national_id_conflicts(profile: dict, identifiers: list) -> list[tuple]:
+    """Fills in the birth date and sex the row's 身份证 number holds where the
+    profile has none; (target, given, number, derived) where it says
+    otherwise."""
+    number = next((v for t, v in identifiers if t == "national_id"), None)
+    if number is None:
+        return []
+    holder = normalise.national_id(number)
+    conflicts = []
+    for target, derived in (
+        ("birth_date", holder.birth_date),
+        ("gender", holder.gender),
+    ):
+        given = profile.get(target)
+        if given in (None, ""):
+            profile[target] = derived
+        elif given != derived:
+            conflicts.append((target, given, number, derived))
+    return conflicts
 
 
 def _full_name(family_name: str = "", given_name: str = "") -> str:
@@ -556,7 +568,7 @@ def _address_field(record: CustomerRecord, value: str, *, target: str) -> None:
     elif target == "address_type":
         record.address["type"] = _choice(AddressType, value)
     else:
-        record.address[target] = normalise.name(value)[: _TEXT_TARGETS[target]]
+        record.address[target] = normalise.name(value)[: TEXT_TARGETS[target]]
         record.address[target + "_given"] = True
 
 
