@@ -31,6 +31,7 @@ from clientbook.ingest.rows import (
     content_digest,
     national_id_conflicts,
     source_key_of,
+    storable,
 )
 
 _IDENTIFIERS = {"mobile", "landline", "national_id", "passport", "email"}
@@ -76,7 +77,7 @@ class Plain:
             for column, cell in self.cells:
                 value = raw.get(column)
                 if value and (value := value.strip()):
-                    cell(row, value)
+                    cell(row, storable(value))
         except (normalise.NormaliseError, ClientbookError):
             return None
         profile, identifiers, (address,) = row

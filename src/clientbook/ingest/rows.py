@@ -346,10 +346,7 @@ class RowParser:
         for column, handle in self.handlers:
             value = raw.get(column)
             if value and (value := value.strip()):
-                try:
-                    handle(record, value)
-                except (normalise.NormaliseError, ClientbookError) as exc:
-                    record.errors.append(RowError(column, value, _reason(exc)))
+                self._checked(record, column, value, handle)
         if "name" not in record.profile and record.name_parts:
             record.profile["name"] = _full_name(**record.name_parts)
         self._check_national_id(record)
@@ -446,9 +443,9 @@ class RowParser:
     @staticmethod
     def _checked(record: CustomerRecord, column: str, value: str, parse, *args) -> None:
         try:
-            parse(record, *args, value)
+            parse(record, *args, storable(value))
         except (normalise.NormaliseError, ClientbookError) as exc:
-            record.errors.append(RowError(column, value, _reason(exc)))
+            record.errors.append(RowError(column, shown(value), _reason(exc)))
 
     def _custom(self, record: CustomerRecord, kind: str, key: str, value: str) -> None:
         field_ = self.custom_fields.get((kind, key))
@@ -527,6 +524,21 @@ def national_id_conflicts(profile: dict, identifiers: list) -> list[tuple]:
         elif given != derived:
             conflicts.append((target, given, number, derived))
     return conflicts
+
+
+def storable(value: str) -> str:
+    """The cell, if a database can store it: PostgreSQL's text holds no NUL
+    character, and one failed the whole job."""
+    if "\0" in value:
+        raise normalise.NormaliseError(
+            _("it holds a NUL character (shown as �), which cannot be stored")
+        )
+    return value
+
+
+def shown(value: str) -> str:
+    """A cell as a reject report can store and show it."""
+    return value.replace("\0", "\ufffd")
 
 
 def _full_name(family_name: str = "", given_name: str = "") -> str:

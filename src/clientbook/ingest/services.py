@@ -35,7 +35,7 @@ from clientbook.ingest.pipeline import (
 )
 from clientbook.ingest.plain import Plain
 from clientbook.ingest.readers import open_table
-from clientbook.ingest.rows import RowParser, with_raw
+from clientbook.ingest.rows import RowParser, shown, with_raw
 from clientbook.ingest.uploads import estimate_rows
 from clientbook.org.access import ensure_can_edit, is_branch_scoped
 from clientbook.org.models import Branch
@@ -397,7 +397,7 @@ def _save_rejects(job: ImportJob, result: ChunkResult) -> None:
         ["job_id", "row_number", "column", "value", "reason", "code", "raw"],
         [
             (job.pk, r.row_number, str(e.column), str(e.value), str(e.reason))
-            + (str(e.code), r.raw)
+            + (str(e.code), {c: shown(v) for c, v in r.raw.items()})
             for r, e in result.rejected
         ],
         ids=False,

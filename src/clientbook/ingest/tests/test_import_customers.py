@@ -1066,3 +1066,25 @@ def test_a_long_street_is_cut_to_its_column_and_kept_whole_in_the_raw_address(
     assert (job.created, job.rejected) == (1, 0)
     stored = Customer.objects.get().addresses.get()
     assert stored.street == ("文三路" * 120)[:300] and stored.raw == address
+
+
+def test_a_nul_character_refuses_its_row_naming_the_column(tmp_path, source):
+    # given: a NUL in a mapped cell; one in an unmapped cell of a row refused
+    # for another reason (PostgreSQL stores neither: it failed the job)
+    path = write_csv(
+        tmp_path / "a.csv",
+        ["姓名", "手机", "无关列"],
+        [
+            ["张\x00三", "13800138000", ""],
+            ["李四", "12345", "x\x00y"],
+            ["王五", "13900139000", ""],
+        ],
+    )
+    # when
+    job = run(path, source)
+    # then: the rows refused say where, and the report shows the NUL as �
+    assert (job.status, job.created, job.rejected) == ("done", 1, 2)
+    rejects = {(r.row_number, r.column, r.value) for r in job.rejects.all()}
+    assert rejects == {(1, "姓名", "张\ufffd三"), (2, "手机", "12345")}
+    assert ImportReject.objects.get(row_number=2).raw["无关列"] == "x\ufffdy"
+    assert Customer.objects.get().name == "王五"
