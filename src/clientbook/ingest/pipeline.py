@@ -41,6 +41,7 @@ from clientbook.ingest.hashes import KeySet
 from clientbook.ingest.models import ImportJob, SourceRecord
 from clientbook.ingest.rows import (
     ADDRESS_COLUMNS,
+    HASH_LENGTH,
     NEW_CUSTOMER,
     PROFILE_ORDER,
     CustomerRecord,
@@ -177,8 +178,15 @@ class Seen:
         return self.read < len(self.hashes) and self._is(self.read, record)
 
     def _is(self, place: int, record: CustomerRecord) -> bool:
-        digest = self.hashes[place]  # an earlier version stored raw rows' hashes
-        return digest == record.content_hash() or digest == record.raw_hash()
+        digest = self.hashes[place]
+        if len(digest) == HASH_LENGTH:
+            return digest == record.content_hash()
+        return digest in record.older_hashes()  # stored by an earlier version
+
+    def is_older(self) -> bool:
+        """Whether an earlier version stored some of the hashes (of a whole
+        record's parts: `CustomerRecord.older_hashes`)."""
+        return any(len(digest) != HASH_LENGTH for digest in self.hashes)
 
     def passed(self) -> None:
         """The expected row read. Where the key has one row, nothing needs
@@ -189,12 +197,11 @@ class Seen:
     def took(self, record: CustomerRecord) -> None:
         """A row applied: the rows stored from here on no longer describe
         the customer."""
-        digest = record.content_hash()
-        if 0 < self.read <= len(self.hashes) and self.hashes[self.read - 1] == digest:
+        if 0 < self.read <= len(self.hashes) and self._is(self.read - 1, record):
             return  # a repeat
         del self.hashes[self.read :]
         if self.read < KEPT_HASHES:
-            self.hashes.append(digest)
+            self.hashes.append(record.content_hash())
         self.read += 1
         self.changed = True
 
@@ -227,6 +234,7 @@ def _apply(ctx: Context, records: list[CustomerRecord]) -> ChunkResult:
     keys = {r.source_key() for r in good}
     holders = _live_holders(_maybe(ctx, hard))
     known = _source_records_of(ctx, _maybe(ctx, keys))
+    good = _whole_if_older(ctx, good, known)
     customers = _customers(
         {*holders.values(), *(s.customer_id for s in known.values())}
     )
@@ -253,6 +261,16 @@ def _whole_records(ctx: Context, plans: list[Plan], known: dict) -> None:
             plan.records = [ctx.parser.whole(r) for r in plan.records]
     if ctx.parser is not None:
         ctx.parser.needed(needed, could)
+
+
+def _whole_if_older(ctx: Context, records: list, known: dict[str, Seen]) -> list:
+    """The records, parsed again whole (`RowParser.whole`) where their key's
+    stored hashes are older than `content_digest`: only a whole record can
+    make those again (`CustomerRecord.older_hashes`)."""
+    older = {key for key, seen in known.items() if seen.is_older()}
+    if not older or ctx.parser is None:
+        return records
+    return [ctx.parser.whole(r) if r.source_key() in older else r for r in records]
 
 
 def _source_records_of(ctx: Context, keys: set[str]) -> dict[str, Seen]:

@@ -459,6 +459,46 @@ def test_a_file_imported_with_raw_row_hashes_is_unchanged_when_read_again(
     assert Customer.objects.get().name == "魏二"
 
 
+def test_a_file_imported_with_standard_library_json_hashes_is_unchanged_again(
+    tmp_path, source
+):
+    # given: rows imported by a version that hashed their parts as the
+    # standard library's JSON, the customer changed by hand since
+    import hashlib
+
+    header = ["姓名", "手机", "生日"]
+    path = write_csv(
+        tmp_path / "j.csv",
+        header,
+        [["魏一", "13800138000", "1980-01-02"], ["魏一", "13800138000", "1981-01-02"]],
+    )
+    run(path, source)
+    stored = SourceRecord.objects.get().content_hashes.split(",")
+    assert [len(h) for h in stored] == [48, 48]
+    legacy = [
+        hashlib.sha256(
+            json.dumps(
+                [
+                    {"name": "魏一", "birth_date": birth},
+                    [["mobile", "+8613800138000"]],
+                    None,
+                    *([], [], [], {}, [], None, ""),
+                ],
+                sort_keys=True,
+                ensure_ascii=False,
+            ).encode()
+        ).hexdigest()
+        for birth in ("1980-01-02", "1981-01-02")
+    ]
+    SourceRecord.objects.update(content_hashes=",".join(legacy))
+    Customer.objects.update(name="魏二")
+    # when: the same file again
+    again = run(path, source)
+    # then: both rows are unchanged, and so is what changed since
+    assert (again.updated, again.unchanged) == (0, 2)
+    assert Customer.objects.get().name == "魏二"
+
+
 def test_reimporting_a_file_with_one_more_column_mapped_takes_it(tmp_path, source):
     # given: a file imported without its occupation column
     path = write_csv(
