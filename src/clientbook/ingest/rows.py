@@ -186,7 +186,9 @@ NOTHING_MORE = ([], [], [], {}, [], None, "")
 
 
 def _raw_hash(raw: dict[str, str]) -> str:
-    return hashlib.sha256(_RAW.encode(raw).encode()).hexdigest()
+    # An unmapped cell may hold half a surrogate pair (`storable`).
+    content = _RAW.encode(raw).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(content).hexdigest()
 
 
 class Staged:
@@ -543,17 +545,26 @@ def national_id_conflicts(profile: dict, identifiers: list) -> list[tuple]:
 
 def storable(value: str) -> str:
     """The cell, if a database can store it: PostgreSQL's text holds no NUL
-    character, and one failed the whole job."""
+    character, and no UTF-8 text holds half of a UTF-16 surrogate pair (a
+    JSON Lines file's "\\ud800" makes one); either failed the whole job."""
     if "\0" in value:
         raise normalise.NormaliseError(
             _("it holds a NUL character (shown as �), which cannot be stored")
         )
+    if not value.isascii() and _SURROGATE.search(value):
+        raise normalise.NormaliseError(
+            _("it holds an invalid character (shown as �), which cannot be stored")
+        )
     return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSTORABLE = re.compile("[\0\ud800-\udfff]")
 
 
 def shown(value: str) -> str:
     """A cell as a reject report can store and show it."""
-    return value.replace("\0", "\ufffd")
+    return _UNSTORABLE.sub("\ufffd", value)
 
 
 def _full_name(family_name: str = "", given_name: str = "") -> str:

@@ -1128,3 +1128,24 @@ def test_a_nul_character_refuses_its_row_naming_the_column(tmp_path, source):
     assert rejects == {(1, "姓名", "张\ufffd三"), (2, "手机", "12345")}
     assert ImportReject.objects.get(row_number=2).raw["无关列"] == "x\ufffdy"
     assert Customer.objects.get().name == "王五"
+
+
+def test_half_a_surrogate_pair_refuses_its_row_naming_the_column(tmp_path, source):
+    # given: JSON Lines whose escapes make half a UTF-16 surrogate pair, in a
+    # mapped cell and in an unmapped cell of a row refused for another reason
+    # (no UTF-8 text holds one: it failed the job)
+    path = tmp_path / "s.jsonl"
+    path.write_text(
+        '{"姓名": "张\\ud800三", "手机": "13800138000", "无关列": ""}\n'
+        '{"姓名": "李四", "手机": "12345", "无关列": "x\\udfffy"}\n'
+        '{"姓名": "王五", "手机": "13900139000", "无关列": "x\\udfffy"}\n',
+        encoding="utf-8",
+    )
+    # when
+    job = run(path, source)
+    # then: the rows refused say where, and the report shows the half as �
+    assert (job.status, job.created, job.rejected) == ("done", 1, 2)
+    rejects = {(r.row_number, r.column, r.value) for r in job.rejects.all()}
+    assert rejects == {(1, "姓名", "张\ufffd三"), (2, "手机", "12345")}
+    assert ImportReject.objects.get(row_number=2).raw["无关列"] == "x\ufffdy"
+    assert Customer.objects.get().name == "王五"
