@@ -27,7 +27,7 @@ from clientbook.errors import ClientbookError
 from clientbook.ingest.mapping import IDENTIFIER_TARGETS
 from clientbook.ingest.models import ImportJob, SourceRecord
 from clientbook.ingest.pipeline import ChunkResult, _live_holders
-from clientbook.ingest.rows import RowError, _choice
+from clientbook.ingest.rows import RowError, _choice, shown, storable
 from clientbook.privacy.models import AuditEntry
 from clientbook.sales.models import Order, SalesChannel
 from clientbook.sales.services import order_draft, orders_save, products_for
@@ -54,12 +54,12 @@ def read_row(
             continue
         try:
             if target in IDENTIFIER_TARGETS:
-                row.keys.append(_customer_key(target, value))
+                row.keys.append(_customer_key(target, storable(value)))
             else:
-                row.values[target] = parse.get(target, str)(value)
+                row.values[target] = parse.get(target, str)(storable(value))
         except (normalise.NormaliseError, ClientbookError) as exc:
             reason = exc.message if isinstance(exc, ClientbookError) else str(exc)
-            row.errors.append(RowError(column, value, reason))
+            row.errors.append(RowError(column, shown(value), reason))
     if not row.keys and not row.errors:
         row.errors.append(
             RowError("", "", _("no column names the customer"), "required")
@@ -362,4 +362,5 @@ def _interaction(ctx, row: EventRow, found, customers, tz) -> Interaction | None
 
 def _digest(raw: dict[str, str]) -> str:
     content = json.dumps(raw, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(content.encode()).hexdigest()
+    # An unmapped cell may hold half a surrogate pair (`rows.storable`).
+    return hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()

@@ -1,4 +1,5 @@
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
@@ -111,6 +112,29 @@ def test_interactions_by_membership_number(tmp_path, source, shop):
     assert (complaint.channel, complaint.direction) == ("phone", "in")
     codes = {r.row_number: (r.code, r.column) for r in job.rejects.all()}
     assert codes == {3: ("unknown_customer", ""), 4: ("invalid", "渠道")}
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\ud800"])
+def test_a_character_no_database_stores_refuses_its_row(tmp_path, source, shop, bad):
+    # given: interactions with a NUL or half a surrogate pair (JSON Lines
+    # escapes make one) in a mapped cell, and in an unmapped one (either
+    # failed the whole job)
+    path = tmp_path / "calls.jsonl"
+    rows = [
+        {"会员号": "VIP9", "时间": "2025-03-01", "内容": f"回{bad}访", "备用": ""},
+        {"会员号": "VIP9", "时间": "2025-03-02", "内容": "投诉", "备用": f"x{bad}"},
+    ]
+    rows = [{**r, "渠道": "phone", "类型": "call"} for r in rows]
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    mapping = {"会员号": "membership", "时间": "occurred_at", "内容": "summary"}
+    mapping |= {"渠道": "channel", "类型": "type"}
+    # when
+    job = run(path, source, "interactions", mapping=mapping)
+    # then: the row is refused naming the column, the other is imported
+    assert (job.status, job.created, job.rejected) == ("done", 1, 1)
+    reject = job.rejects.get()
+    assert (reject.row_number, reject.column, reject.value) == (1, "内容", "回\ufffd访")
+    assert Interaction.objects.get().summary == "投诉"
 
 
 @pytest.mark.django_db(transaction=True)
