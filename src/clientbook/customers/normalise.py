@@ -102,9 +102,8 @@ def email(value: str) -> str:
     return text
 
 
-class NationalId(
-    NamedTuple
-):  # made once a row of an import: 1.9 µs as a dataclass, 0.8
+# A named tuple: an import makes one a row, in 0.8 µs (a frozen dataclass 1.9).
+class NationalId(NamedTuple):
     number: str  # always the 18-digit form
     birth_date: dt.date
     gender: str  # "M" or "F"
@@ -160,9 +159,8 @@ def national_id(value: str) -> NationalId:
 def _id_birth_date(digits: str) -> dt.date:
     if digits.isascii():  # YYYYMMDD: a third of the time of three int()s
         return dt.date.fromisoformat(digits)
-    return dt.date(
-        int(digits[:4]), int(digits[4:6]), int(digits[6:])
-    )  # \d of other scripts
+    # \d also matches other scripts' digits, which int() reads
+    return dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
 
 
 def identifier(type_: str, value: str) -> str:
