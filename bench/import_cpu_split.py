@@ -8,7 +8,10 @@ code on the same file (bench/README.md, "Fifth session"):
     .venv/bin/python bench/import_cpu_split.py FILE.csv --pg URL --statements 12
 
 A file comes from `import_customers.py` (it prints where it wrote it). CPU
-is sampled from /proc every 0.2 s, so each figure is a lower bound.
+is sampled from /proc every 0.2 s, so each figure is a lower bound. The
+machine's speed varied 2× between days and within one: the last line
+times a fixed loop of Python before and after (`pace`, best of 5), so runs
+of different days can be scaled to each other.
 """
 
 import argparse
@@ -17,6 +20,7 @@ import os
 import subprocess
 import sys
 import time
+import timeit
 from pathlib import Path
 
 import psycopg
@@ -66,6 +70,7 @@ def main() -> None:
         " (needs pg_stat_statements, as bench/pg-tuned.sh sets up)",
     )
     args = parser.parse_args()
+    paced = pace()
     with psycopg.connect(args.pg + "postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB}")
         conn.execute(f"CREATE DATABASE {DB}")
@@ -105,6 +110,15 @@ def main() -> None:
         print(f"{name:20} {value:7.1f} s {value / rows * 1e6:6.1f} µs a row")
     if args.statements:
         print_statements(args.pg, rows, args.statements)
+    print(f"pace: sum(range(1000)) in {paced:.1f} µs before, {pace():.1f} after")
+
+
+def pace() -> float:
+    """The machine's speed at Python: 24 µs on the slow day of the twelfth
+    session, when 1M rows took 102–106 s."""
+    timer = timeit.Timer("sum(range(1000))")
+    loops, _seconds = timer.autorange()
+    return min(timer.repeat(5, loops)) / loops * 1e6
 
 
 def print_statements(pg: str, rows: int, limit: int) -> None:
