@@ -164,6 +164,11 @@ CLIENTBOOK = {
     "DEDUPE_BACKEND": os.environ.get("CLIENTBOOK_DEDUPE_BACKEND", "duckdb"),
     "DEDUPE_AUTO_MERGE_ABOVE": 0.99,
     "DEDUPE_REVIEW_ABOVE": 0.80,
+    # DuckDB's memory for a run, past which it spills to DEDUPE_SPILL_DIR
+    # (its own defaults: 80% of the machine's RAM, and the current
+    # directory). 1M customers took 2.3 GB of the process in all.
+    "DEDUPE_MEMORY_LIMIT": os.environ.get("CLIENTBOOK_DEDUPE_MEMORY_LIMIT", "4GB"),
+    "DEDUPE_SPILL_DIR": VAR_DIR / "dedupe-spill",
     # Data quality (quality/config.py): richness attributes, grade thresholds,
     # verification share; the defaults are the seeds' (8% a month, 3 selections).
     "QUALITY": {},

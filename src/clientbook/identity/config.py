@@ -45,6 +45,9 @@ class DedupeConfig:
         return max(self.block_cap, int(2 * self.block_pairs / max(records, 1)))
 
     threads: int | None = None
+    # DuckDB's memory ("4GB", "512MB"…) and where it spills past it.
+    memory_limit: str = "4GB"
+    spill_dir: str | None = None
     seed: int = 42
     spark_options: dict[str, Any] = field(default_factory=dict)
 
@@ -84,5 +87,7 @@ class DedupeConfig:
             auto_merge_above=conf.get("DEDUPE_AUTO_MERGE_ABOVE", 0.99),
             review_above=conf.get("DEDUPE_REVIEW_ABOVE", 0.80),
             extra_fields=tuple(conf.get("DEDUPE_EXTRA_FIELDS", ())),
+            memory_limit=conf.get("DEDUPE_MEMORY_LIMIT", "4GB"),
+            spill_dir=str(conf.get("DEDUPE_SPILL_DIR") or "") or None,
         )
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})

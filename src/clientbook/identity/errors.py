@@ -12,6 +12,7 @@ class ErrorCode(models.TextChoices):
     PAIR_DECIDED = "pair_decided"
     INVALID_THRESHOLD = "invalid_threshold"
     INVALID_BACKEND = "invalid_backend"
+    INVALID_MEMORY_LIMIT = "invalid_memory_limit"
     BACKEND_UNAVAILABLE = "backend_unavailable"
     RUN_ACTIVE = "run_active"
     RUN_NOT_ALLOWED = "run_not_allowed"

@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -510,9 +511,31 @@ def dedupe_run_execute(
     return run
 
 
+def duckdb_connect(config: DedupeConfig) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB as the settings bound it: by default it would
+    take 80% of the machine's RAM, beside the database and the web server,
+    and spill into whatever directory the process runs in."""
+    options = {
+        "threads": config.threads or os.cpu_count() or 1,
+        "memory_limit": config.memory_limit,
+    }
+    if config.spill_dir:
+        Path(config.spill_dir).mkdir(parents=True, exist_ok=True)
+        options["temp_directory"] = config.spill_dir
+    try:
+        return duckdb.connect(config=options)
+    except duckdb.Error as exc:
+        raise ValidationFailed(
+            ErrorCode.INVALID_MEMORY_LIMIT,
+            _("DuckDB refuses these settings (memory limit “%(value)s”): %(error)s")
+            % {"value": config.memory_limit, "error": exc},
+            field="memory_limit",
+            value=config.memory_limit,
+        ) from exc
+
+
 def _score(run: DedupeRun, config: DedupeConfig, progress) -> matching.Scored | None:
-    con = duckdb.connect()
-    con.execute(f"SET threads = {config.threads or os.cpu_count() or 1}")
+    con = duckdb_connect(config)
     columns = [frame.column_name(k) for k in config.extra_fields]
     run.customers = frame.load_customers(
         con,

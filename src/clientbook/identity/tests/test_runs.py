@@ -21,6 +21,7 @@ from clientbook.identity.services import (
     dedupe_run,
     dedupe_run_create,
     dedupe_run_start,
+    duckdb_connect,
     duplicate_pair_reject,
 )
 from clientbook.identity.tests.people import people, variant
@@ -106,6 +107,30 @@ def test_thresholds_and_backend_are_checked(source, admin_user):
 def test_backend_comes_from_settings(settings):
     settings.CLIENTBOOK = {**settings.CLIENTBOOK, "DEDUPE_BACKEND": "spark"}
     assert DedupeConfig.from_settings().backend == "spark"
+
+
+def test_duckdb_is_bounded_as_the_settings_say(settings, tmp_path):
+    # given: a memory limit and a directory to spill into
+    spill = tmp_path / "spill"
+    settings.CLIENTBOOK = {
+        **settings.CLIENTBOOK,
+        "DEDUPE_MEMORY_LIMIT": "512MB",
+        "DEDUPE_SPILL_DIR": spill,
+    }
+    # when
+    con = duckdb_connect(DedupeConfig.from_settings())
+    # then: DuckDB holds them (its own defaults: 80% of RAM, the cwd)
+    found = con.execute(
+        "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+    ).fetchone()
+    assert found == ("488.2 MiB", str(spill)) and spill.is_dir()
+
+
+def test_a_memory_limit_duckdb_cannot_read_is_refused_by_name():
+    with pytest.raises(ValidationFailed) as exc:
+        duckdb_connect(DedupeConfig(memory_limit="lots"))
+    assert (exc.value.code, exc.value.field) == ("invalid_memory_limit", "memory_limit")
+    assert "lots" in exc.value.message
 
 
 def test_auditors_and_branch_staff_may_not_start_runs(auditor, branch_staff):
