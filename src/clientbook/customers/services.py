@@ -640,6 +640,10 @@ def custom_field_define(
     return field
 
 
+# What numeric(20, 6) stores: values that round, at 6 places, below 10^14.
+_DECIMAL_LIMIT = decimal.Decimal(10) ** 14 - decimal.Decimal("0.0000005")
+
+
 def custom_value_parse(field: CustomField, value: Any) -> Any:
     """Checks a value against its declaration and returns it in its stored type."""
     path = f"custom_fields.{field.key}"
@@ -659,9 +663,16 @@ def custom_value_parse(field: CustomField, value: Any) -> Any:
                 isinstance(value, float) and not value.is_integer()
             ):
                 raise ValueError
-            return int(str(value).strip()) if isinstance(value, str) else int(value)
+            number = int(str(value).strip()) if isinstance(value, str) else int(value)
+            if not -(2**63) <= number < 2**63:  # the column's bigint
+                raise ValueError
+            return number
         if kind == FieldType.DECIMAL:
-            return decimal.Decimal(str(value).strip())
+            number = decimal.Decimal(str(value).strip())
+            # The database refused more, failing the whole request or import.
+            if not number.is_finite() or abs(number) >= _DECIMAL_LIMIT:
+                raise ValueError
+            return number
         if kind == FieldType.DATE:
             parsed = value if isinstance(value, dt.date) else parse_date(str(value))
             if parsed is None:

@@ -291,7 +291,10 @@ def test_custom_values_are_typed_and_filterable(source, branch, fields):
     [
         ("visits", "12.5"),
         ("visits", True),
+        ("visits", "9223372036854775808"),  # past the column's 64 bits
         ("budget", "a lot"),
+        ("budget", "99999999999999.9999995"),  # rounds to 10^14: past numeric(20,6)
+        ("budget", "Infinity"),
         ("since", "2021-02-30"),
         ("smoker", "maybe"),
         ("room", "套房"),
