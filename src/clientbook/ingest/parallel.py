@@ -35,6 +35,12 @@ MIN_ROWS = 5000  # smaller files: starting workers costs more than it saves
 # under a second; a worker that stops answering (seen once, cause unknown)
 # would otherwise hold the import, and a test run, forever.
 WAIT = 300
+# The workers' niceness. They parse ahead of the importing thread, which
+# takes turns with the database server: that pair is what an import waits
+# for, and a worker that held a core the server wanted delayed both (1M
+# rows: 53.6 → 51.0 s, four runs each, bench/README.md "Thirteenth
+# session"). A niced worker also leaves the web server's requests first.
+NICE = 19
 
 _parse: Callable | None = None  # the worker's parser, set when it starts
 _inherited: list = []  # database connections the fork copied; see _start
@@ -190,6 +196,7 @@ def _start(parse: Callable, parent: int) -> None:
     # fork inherited also keeps the collector from copying its pages.
     gc.freeze()
     gc.disable()
+    os.nice(NICE)
     # The fork copied the importer's open database connections. Closing one
     # here would end the importer's session, so they are put aside unused
     # (workers never query) and a query, if any, opens its own connection.

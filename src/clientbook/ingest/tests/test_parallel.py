@@ -5,6 +5,7 @@ import csv
 import datetime as dt
 import gc
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -45,6 +46,17 @@ def test_workers_die_on_sigterm_whatever_the_importer_does_with_it():
 
 def _sigterm_is_default(chunk):
     return [signal.getsignal(signal.SIGTERM) is signal.SIG_DFL]
+
+
+def test_workers_parse_at_a_lower_priority_than_the_importer():
+    done = list(parallel.parse_ahead(_niceness, [[1], [2]], processes=2))
+    expected = min(os.nice(0) + parallel.NICE, 19)  # Linux caps niceness at 19
+    assert [parsed for _chunk, parsed in done] == [[expected], [expected]]
+    assert os.nice(0) < expected  # the importer itself is not niced
+
+
+def _niceness(chunk):
+    return [os.nice(0)]
 
 
 def test_an_error_reading_the_file_reaches_the_importer():
