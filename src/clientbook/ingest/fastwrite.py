@@ -350,6 +350,11 @@ def next_ids(model, count: int):
     return ids
 
 
+def id_sequence(model) -> str:
+    """The name of the sequence numbering `model`'s ids (PostgreSQL)."""
+    return _sequence(model._meta.db_table, model._meta.pk.column)
+
+
 @functools.cache
 def _sequence(table: str, column: str) -> str:
     """The sequence numbering a table's ids, looked up once: asked for by

@@ -486,12 +486,15 @@ def _insert_customers(ctx: Context, new: list[Plan], known: dict) -> set[Plan]:
     if not new:
         return set()
     staged = {p for p in new if _stageable(p, known)} if staging.is_used() else set()
-    for plan, pk in zip(new, fastwrite.next_ids(Customer, len(new)), strict=True):
-        plan.customer = {"id": pk} if plan in staged else _new_customer(ctx, plan, pk)
+    # Staged customers are numbered by PostgreSQL as they are staged: nothing
+    # after reads their ids.
+    rest = [p for p in new if p not in staged]
+    for plan, pk in zip(rest, fastwrite.next_ids(Customer, len(rest)), strict=True):
+        plan.customer = _new_customer(ctx, plan, pk)
     staging.write(
         ctx,
         [
-            staging.with_id(p.pk, _branch(ctx, p.records[0]), p.records[0].staged)
+            staging.with_branch(_branch(ctx, p.records[0]), p.records[0].staged)
             for p in new
             if p in staged
         ],

@@ -8,9 +8,10 @@ tuple and formatted for COPY in Python: 40 of the importer's ~70 µs a row
 temporary table, and one INSERT … SELECT per table makes its rows inside the
 server (the importer's thread: 103 → 69 µs a row, its waits for the server
 included). The parsing workers make that row, as COPY text (`line`),
-with the new customer's UUID. (COPYing each table's rows straight in
-instead was tried in the tenth session: it saved the server 1.6 µs a row
-and cost the parsers and the importer more; no faster.) Customers who
+with the new customer's UUID; PostgreSQL numbers it. (COPYing each
+table's rows straight in instead was tried in the tenth session: it saved
+the server 1.6 µs a row and cost the parsers and the importer more; no
+faster.) Customers who
 bring more (preferences, key dates, consents, custom fields, tags,
 several rows of the file) take the general path in `pipeline`, and so
 does SQLite, where each row is one executemany tuple anyway.
@@ -44,7 +45,7 @@ def is_used() -> bool:
 def line(record: CustomerRecord) -> str | None:
     """A parsed record as the staging table's row, in COPY's text form, or
     None if it brings more than a plain new customer does. The importer
-    puts its customer's id and branch in front (`with_id`). Made where the
+    puts its customer's branch in front (`with_branch`). Made where the
     record is parsed, in a worker process: formatted by the importer, these
     rows were a seventh of its time (py-spy, 200,000 rows)."""
     if (
@@ -85,9 +86,11 @@ def row(uuid: str, profile, identifiers, name_keys, address_row, key, digest) ->
     return _copy_text(cells)
 
 
-def with_id(pk: int, branch_id: int | None, staged: str) -> str:
-    """A staged row (`line`) given its customer's id and branch."""
-    return f"{pk}\t{_text(branch_id)}\t{staged}\n"
+def with_branch(branch_id: int | None, staged: str) -> str:
+    """A staged row (`line`) given its customer's branch. PostgreSQL gives it
+    the customer's id (`_create`): asking for a chunk's ids first was a
+    round trip, and a cell to format a row."""
+    return f"{_text(branch_id)}\t{staged}\n"
 
 
 _profile = operator.itemgetter(*PROFILE_ORDER)
@@ -132,8 +135,8 @@ def _array(values: tuple[str, ...]) -> str:
 
 
 def write(ctx, lines: list[str]) -> None:
-    """Writes the customers of `lines` (made by `with_id`) and all that goes
-    with them, as `pipeline` would."""
+    """Writes the customers of `lines` (made by `with_branch`) and all that
+    goes with them, as `pipeline` would."""
     if not lines:
         return
     with connection.cursor() as cursor:
@@ -149,7 +152,6 @@ def write(ctx, lines: list[str]) -> None:
 def _columns() -> list[tuple[str, str]]:
     fields = {f.attname: f for f in Customer._meta.concrete_fields}
     return [
-        ("id", "bigint"),
         ("branch_id", fields["branch_id"].db_type(connection)),
         ("uuid", "uuid"),
         *((c, fields[c].db_type(connection)) for c in NEW_CUSTOMER if c != "branch_id"),
@@ -166,7 +168,13 @@ def _columns() -> list[tuple[str, str]]:
 
 def _create() -> str:
     # Made once per session (again after a rolled-back transaction took it).
-    columns = ", ".join(f"{connection.ops.quote_name(n)} {t}" for n, t in _columns())
+    sequence = fastwrite.id_sequence(Customer).replace("'", "''")
+    columns = ", ".join(
+        [
+            f"id bigint DEFAULT nextval('{sequence}')",  # the customer's
+            *(f"{connection.ops.quote_name(n)} {t}" for n, t in _columns()),
+        ]
+    )
     return (
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {TABLE} ({columns})"
         " ON COMMIT DELETE ROWS"

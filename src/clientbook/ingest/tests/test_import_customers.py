@@ -965,8 +965,8 @@ def test_staged_new_customers_are_stored_as_the_general_path_stores_them(
     assert with_staging == without
     assert len(with_staging["customers"]) == 7
     # staged: 孙八, 周九, 吴"十\ and 郑十一 (张三 has tags and consent, 钱七 two rows),
-    # as COPY text: id, branch, uuid, kind, name…
-    names = [line.split("\t")[4].replace("\\\\", "\\") for line in written]
+    # as COPY text: branch, uuid, kind, name…
+    names = [line.split("\t")[3].replace("\\\\", "\\") for line in written]
     assert sorted(names) == sorted(["孙八", "周九", '吴"十\\', "郑十一"])
 
 
