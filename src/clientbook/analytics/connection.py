@@ -182,7 +182,9 @@ def _postgres_copy(source: ibis.BaseBackend, expr) -> pa.RecordBatchReader:
             pgconn = private.pgconn
             pgconn.send_query(query.encode())
             _expect(pgconn.get_result(), pq.ExecStatus.COPY_OUT)
-            yield from csv.open_csv(io.BufferedReader(_CopyOut(pgconn)), **options)
+            data = io.BufferedReader(_CopyOut(pgconn))
+            if data.peek(1):  # no rows write nothing, which the reader refuses
+                yield from csv.open_csv(data, **options)
             while (result := pgconn.get_result()) is not None:
                 _expect(result, pq.ExecStatus.COMMAND_OK)
         finally:

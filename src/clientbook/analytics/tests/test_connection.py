@@ -143,6 +143,17 @@ def test_fetch_frame_gives_what_ibis_gives(probe):
     assert frame.dtypes.to_dict() == expected.dtypes.to_dict()
 
 
+def test_no_rows_come_as_an_empty_table_of_the_columns(probe):
+    # COPY of no rows writes nothing, which pyarrow's CSV reader refused
+    table = probe.table(PROBE)
+    none = table.filter(table.id < 0)
+    ours = _arrow_stream(probe, PROBE, ("id", "name")).read_all()
+    assert ours.num_rows == 5
+    empty = fetch_frame(probe, none)
+    assert empty.empty and list(empty.columns) == list(table.columns)
+    pd.testing.assert_frame_equal(empty, none.to_pandas(), check_index_type=False)
+
+
 def test_fetch_frame_of_the_feature_table_is_ibis_own(both, db):
     source, _ = both
     categories = tuple(loading.categories(source)[:2])
