@@ -20,6 +20,11 @@ named in the settings module):
 Settings: ``CLIENTBOOK_ANALYTICS = {"BACKEND": "duckdb", "DUCKDB_PATH": ...}``
 in the Django settings, or the environment variable
 ``CLIENTBOOK_ANALYTICS_BACKEND``. The default is the operational database.
+DuckDB's memory is bounded by ``MEMORY_LIMIT`` (default 4GB, or
+``CLIENTBOOK_ANALYTICS_MEMORY_LIMIT``) and it spills past it into
+``SPILL_DIR`` (``var/analytics-spill``): its own defaults were 80% of the
+machine's RAM, beside the database and the web server, and the process's
+current directory.
 Remember that another connection cannot see rows of a transaction that has
 not committed.
 """
@@ -29,10 +34,13 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import duckdb
 import ibis
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
 from clientbook.analytics.engines.features import FEATURE_COLUMNS, FeatureTables
@@ -52,6 +60,8 @@ class AnalyticsConnectionConfig:
     duckdb_path: str = ""
     database_alias: str = "default"
     tables: FeatureTables = field(default_factory=FeatureTables)
+    memory_limit: str = "4GB"  # DuckDB's, in its own notation
+    spill_dir: str = ""  # where DuckDB spills past it; "": DuckDB's default
 
     def __post_init__(self) -> None:
         if self.backend not in ("operational", "duckdb"):
@@ -64,7 +74,25 @@ class AnalyticsConnectionConfig:
         backend = os.environ.get(
             "CLIENTBOOK_ANALYTICS_BACKEND", options.get("BACKEND", "operational")
         )
-        return cls(backend=backend, duckdb_path=options.get("DUCKDB_PATH", ""))
+        limit = os.environ.get(
+            "CLIENTBOOK_ANALYTICS_MEMORY_LIMIT",
+            options.get("MEMORY_LIMIT", cls.memory_limit),
+        )
+        spill = options.get("SPILL_DIR", settings.VAR_DIR / "analytics-spill")
+        return cls(
+            backend=backend,
+            duckdb_path=options.get("DUCKDB_PATH", ""),
+            memory_limit=limit,
+            spill_dir=str(spill),
+        )
+
+    def duckdb_options(self) -> dict[str, str]:
+        """DuckDB's configuration for a connection the analytics open."""
+        options = {"memory_limit": self.memory_limit}
+        if self.spill_dir:
+            Path(self.spill_dir).mkdir(parents=True, exist_ok=True)
+            options["temp_directory"] = self.spill_dir
+        return options
 
 
 def operational_connection(alias: str = "default") -> ibis.BaseBackend:
@@ -93,16 +121,19 @@ CSV_BLOCK_BYTES = 16 << 20
 
 
 def duckdb_copy(
-    source: ibis.BaseBackend, tables: FeatureTables | None = None
+    source: ibis.BaseBackend,
+    tables: FeatureTables | None = None,
+    options: dict | None = None,
 ) -> ibis.BaseBackend:
-    """An in-memory DuckDB holding the feature tables copied from ``source``.
+    """An in-memory DuckDB holding the feature tables copied from ``source``,
+    configured by ``options`` (``AnalyticsConnectionConfig.duckdb_options``).
 
     Only the columns the analytics read are copied (``FEATURE_COLUMNS``), and
     each table streams into DuckDB in Arrow batches, so the copy never holds
     a whole table twice.
     """
     tables = tables or FeatureTables()
-    con = ibis.duckdb.connect()
+    con = duckdb_connect(**(options or {}))
     raw = con.con  # the duckdb connection: Ibis 12's create_table(arrow) fails
     for key, columns in FEATURE_COLUMNS.items():
         name = getattr(tables, key)
@@ -253,7 +284,20 @@ def analytics_connection(
     """The Ibis connection the analytics services read through."""
     config = config or AnalyticsConnectionConfig.from_settings()
     if config.backend == "duckdb":
+        options = config.duckdb_options()
         if config.duckdb_path:
-            return ibis.duckdb.connect(config.duckdb_path, read_only=True)
-        return duckdb_copy(operational_connection(config.database_alias), config.tables)
+            return duckdb_connect(config.duckdb_path, read_only=True, **options)
+        source = operational_connection(config.database_alias)
+        return duckdb_copy(source, config.tables, options)
     return operational_connection(config.database_alias)
+
+
+def duckdb_connect(*args, **options) -> ibis.BaseBackend:
+    """``ibis.duckdb.connect``, naming the settings DuckDB refused."""
+    try:
+        return ibis.duckdb.connect(*args, **options)
+    except duckdb.Error as exc:
+        where = args[0] if args else "memory"
+        raise ImproperlyConfigured(
+            f"CLIENTBOOK_ANALYTICS: DuckDB cannot open {where} with {options}: {exc}"
+        ) from exc
