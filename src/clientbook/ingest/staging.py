@@ -11,10 +11,10 @@ included). The parsing workers make that row, as COPY text (`line`),
 with the new customer's UUID; PostgreSQL numbers it. (COPYing each
 table's rows straight in instead was tried in the tenth session: it saved
 the server 1.6 µs a row and cost the parsers and the importer more; no
-faster.) Customers who
-bring more (preferences, key dates, consents, custom fields, tags,
-several rows of the file) take the general path in `pipeline`, and so
-does SQLite, where each row is one executemany tuple anyway.
+faster.) Customers who bring more (preferences, key dates, consents,
+custom fields, tags, several rows of the file) take the general path in
+`pipeline`, and so does SQLite, where each row is one executemany tuple
+anyway.
 """
 
 import functools
