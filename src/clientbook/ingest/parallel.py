@@ -38,8 +38,9 @@ WAIT = 300
 # The workers' niceness. They parse ahead of the importing thread, which
 # takes turns with the database server: that pair is what an import waits
 # for, and a worker that held a core the server wanted delayed both (1M
-# rows: 53.6 → 51.0 s, means of three and four runs; bench/README.md "Thirteenth
-# session"). A niced worker also leaves the web server's requests first.
+# rows: 53.6 → 51.0 s, means of three and four runs; bench/README.md,
+# "Thirteenth session"). A niced worker also leaves the cores to the web
+# server's requests first.
 NICE = 19
 
 _parse: Callable | None = None  # the worker's parser, set when it starts
