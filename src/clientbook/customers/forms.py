@@ -283,6 +283,13 @@ class IdentifierForm(ServiceForm):
     source = source_field()
 
 
+class IdentifierChoiceForm(ServiceForm):
+    """One of the customer's identifiers, for a button of its row (verify,
+    remove)."""
+
+    identifier = forms.IntegerField(widget=forms.HiddenInput)
+
+
 class AddressForm(ServiceForm):
     type = forms.ChoiceField(label=_("Type"), choices=AddressType.choices)
     province = forms.CharField(label=_("Province"), max_length=50, required=False)

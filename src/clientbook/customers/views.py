@@ -33,6 +33,8 @@ from clientbook.customers.services import (
     customer_restore,
     customer_update,
     identifier_add,
+    identifier_remove,
+    identifier_verify,
     key_date_add,
     preference_set,
 )
@@ -177,6 +179,7 @@ class Action:
     # (customer, actor, cleaned form data) -> what the service returns
     run: Callable[..., Any]
     done: str
+    anchor: str = ""  # where the page scrolls to after it (default: its form)
 
 
 def _archive(customer, actor, data):
@@ -185,6 +188,19 @@ def _archive(customer, actor, data):
 
 def _restore(customer, actor, data):
     return customer_restore(customer=customer, actor=actor)
+
+
+def _on_identifier(service):
+    """Adapts a service taking `identifier=` and `actor=` to the customer's
+    identifier the form names."""
+
+    def run(customer, actor, data):
+        identifier = customer.identifiers.filter(pk=data["identifier"]).first()
+        if identifier is None:  # gone meanwhile, or another customer's
+            raise Http404
+        return service(identifier=identifier, actor=actor)
+
+    return run
 
 
 def _call(service):
@@ -199,6 +215,18 @@ def _call(service):
 ACTIONS: dict[str, Action] = {
     "identifier": Action(
         cforms.IdentifierForm, _call(identifier_add), gettext_lazy("Identifier added.")
+    ),
+    "identifier_verify": Action(
+        cforms.IdentifierChoiceForm,
+        _on_identifier(identifier_verify),
+        gettext_lazy("Identifier marked verified."),
+        anchor="identifiers-card",
+    ),
+    "identifier_remove": Action(
+        cforms.IdentifierChoiceForm,
+        _on_identifier(identifier_remove),
+        gettext_lazy("Identifier removed."),
+        anchor="identifiers-card",
     ),
     "address": Action(
         cforms.AddressForm, _call(address_add), gettext_lazy("Address added.")
@@ -251,7 +279,7 @@ def action(request, uuid, name):
             status = exc.status
         else:
             messages.success(request, spec.done)
-            return redirect(f"{detail_url}#{name}")
+            return redirect(f"{detail_url}#{spec.anchor or name}")
     customer.refresh_from_db()
     context = detail_context(request, customer, {name: form}, open_action=name)
     return render(request, "customers/detail.html", context, status=status)

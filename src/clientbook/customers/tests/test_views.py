@@ -627,6 +627,55 @@ def test_auditor_cannot_create_or_edit(client, auditor, zhang, source, branch):
     assert zhang.name == "张三"
 
 
+def test_an_identifier_is_marked_verified_and_removed_from_its_row(
+    client, branch_staff, zhang
+):
+    # given: the 360 page of a customer with an unverified mobile
+    ident = zhang.identifiers.get()
+    client.force_login(branch_staff)
+    page = client.get(detail_url(zhang)).content.decode()
+    assert action_url(zhang, "identifier_verify") in page
+    assert f'name="identifier" value="{ident.pk}"' in page
+    # when: staff mark it verified, then remove it
+    verified = client.post(
+        action_url(zhang, "identifier_verify"), {"identifier": ident.pk}
+    )
+    ident.refresh_from_db()
+    removed = client.post(
+        action_url(zhang, "identifier_remove"), {"identifier": ident.pk}
+    )
+    # then: each through its service, audited, back at the identifiers
+    assert verified.url == removed.url == f"{detail_url(zhang)}#identifiers-card"
+    assert ident.is_verified and not zhang.identifiers.exists()
+    entries = AuditEntry.objects.filter(customer=zhang, actor=branch_staff)
+    assert {"identifier.verify", "identifier.remove"} <= set(
+        entries.values_list("action", flat=True)
+    )
+    assert (
+        action_url(zhang, "identifier_verify")
+        not in client.get(detail_url(zhang)).content.decode()
+    )
+
+
+def test_another_customers_identifier_is_not_touched(
+    client, manager, zhang, stranger, auditor
+):
+    theirs = stranger.identifiers.get()
+    client.force_login(manager)
+    for name in ("identifier_verify", "identifier_remove"):
+        response = client.post(action_url(zhang, name), {"identifier": theirs.pk})
+        assert response.status_code == 404
+    client.force_login(auditor)
+    mine = zhang.identifiers.get()
+    response = client.post(
+        action_url(zhang, "identifier_remove"), {"identifier": mine.pk}
+    )
+    assert response.status_code == 403
+    assert "identifier_remove" not in client.get(detail_url(zhang)).content.decode()
+    theirs.refresh_from_db()
+    assert not theirs.is_verified and zhang.identifiers.filter(pk=mine.pk).exists()
+
+
 def test_unknown_action_is_404(client, manager, zhang):
     client.force_login(manager)
     assert client.post(action_url(zhang, "explode")).status_code == 404

@@ -70,4 +70,16 @@ def test_log_in_search_and_open_the_360_page(customer, live_server, chromium):
     ):
         assert text in body
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    # and: the mobile is marked verified from its row, then removed once
+    # the browser's confirmation is accepted
+    identifiers = page.locator("#identifiers-card")
+    identifiers.get_by_role("button", name="标为已核实").click()
+    page.wait_for_url("**#identifiers-card")
+    assert "标识已标为已核实。" in page.locator("body").inner_text()
+    assert identifiers.locator(".badge.verified").count() == 1
+    page.once("dialog", lambda dialog: dialog.accept())
+    identifiers.get_by_role("button", name="删除").click()
+    page.locator("text=标识已删除。").wait_for()
+    assert "+8613812345678" not in identifiers.inner_text()
     context.close()
