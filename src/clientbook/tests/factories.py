@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from clientbook.activity.models import Interaction
 from clientbook.customers.models import Customer, Identifier
+from clientbook.customers.normalise import name_keys
 from clientbook.org.models import Branch
 from clientbook.org.services import staff_create
 from clientbook.privacy.models import Source
@@ -51,14 +52,10 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     lifecycle_stage = "active"
     branch = factory.SubFactory(BranchFactory)
     source = factory.SubFactory(SourceFactory)
-
-    @factory.post_generation
-    def keys(obj, create, extracted, **kwargs):
-        from clientbook.customers.normalise import name_keys
-
-        obj.name_pinyin, obj.name_initials = name_keys(obj.name)
-        if create:
-            obj.save(update_fields=["name_pinyin", "name_initials"])
+    # Made with the row, as the services make them (a hook saving them after
+    # creation made factory_boy warn in every test that built a customer).
+    name_pinyin = factory.LazyAttribute(lambda c: name_keys(c.name)[0])
+    name_initials = factory.LazyAttribute(lambda c: name_keys(c.name)[1])
 
 
 class IdentifierFactory(factory.django.DjangoModelFactory):
