@@ -7,18 +7,19 @@ import itertools
 import re
 import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clientbook.customers.models import CustomField
 from clientbook.errors import ValidationFailed
-from clientbook.ingest import absent, events, fastwrite, parallel, staging
+from clientbook.ingest import absent, events, fastwrite, parallel, pipeline, staging
 from clientbook.ingest import mapping as mappings
 from clientbook.ingest.models import (
     ImportJob,
@@ -306,18 +307,93 @@ def _run(job: ImportJob, progress: Progress | None) -> None:
     steps = _steps(job, ctx)
     big = parallel.is_big(_remaining(job))
     with parallel.collections_between_chunks(_remaining(job)) as collect:
-        for number, (chunk, records) in enumerate(_parsed(job, steps), 1):
-            with transaction.atomic():
-                _chunk_settings()
-                result = steps.apply(ctx, records)
-                _save_rejects(job, result)
-                _count(job, result, read=len(chunk), last_row=chunk[-1][0])
+
+        def written(number: int) -> None:
             job.refresh_from_db()
             if progress:
                 progress(job)
             if big:
                 _refresh_statistics(number, steps.probed)
             collect()
+
+        chunks = enumerate(_parsed(job, steps), 1)
+        if _writes_behind(job, steps):
+            _write_behind(job, ctx, chunks, written)
+            return
+        for number, (chunk, records) in chunks:
+            with transaction.atomic():
+                _chunk_settings()
+                _commit(job, chunk, steps.apply(ctx, records))
+            written(number)
+
+
+def _commit(job: ImportJob, chunk: list, result: ChunkResult) -> None:
+    """A chunk's rejects and counts, in the transaction of its rows."""
+    _save_rejects(job, result)
+    _count(job, result, read=len(chunk), last_row=chunk[-1][0])
+
+
+def _writes_behind(job: ImportJob, steps: Steps) -> bool:
+    """Whether a customer import writes each chunk on a thread of its own
+    (`_write_behind`). Not inside a transaction (a test's): another
+    connection would not see what it holds. Not on SQLite, whose one
+    writer at a time leaves little to overlap."""
+    return (
+        steps.apply is apply_customer_chunk
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and _remaining(job) > settings.CLIENTBOOK["IMPORT_CHUNK_ROWS"]
+    )
+
+
+def _write_behind(job: ImportJob, ctx: Context, chunks, written) -> None:
+    """Chunks written and committed by a thread on a connection of its own,
+    while this one looks the next chunk up and plans it: the importing
+    thread and the database server took turns, and each waited for the
+    other for about half of an import. A chunk still commits whole with
+    the job's progress, in the file's order, so a stopped job resumes
+    exactly as before. What the chunk being written may change for the
+    next one, that one looks up once it has committed (`pipeline.prepare`)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="clientbook-import-writer") as pool:
+        try:
+            before = None  # (number, chunk, records, prepared, its write)
+            for number, (chunk, records) in chunks:
+                with transaction.atomic():
+                    _chunk_settings()
+                    ready = pipeline.prepare(
+                        ctx, records, meanwhile=before and before[3]
+                    )
+                if before:
+                    _wait(job, ctx, *before)
+                    written(before[0])
+                with transaction.atomic():
+                    _chunk_settings()
+                    pipeline.finish(ctx, ready)
+                write = pool.submit(_write_chunk, job, ctx, chunk, ready)
+                before = (number, chunk, records, ready, write)
+            if before:
+                _wait(job, ctx, *before)
+                written(before[0])
+        finally:
+            pool.submit(connections.close_all)  # the thread's own
+
+
+def _write_chunk(job: ImportJob, ctx: Context, chunk: list, ready) -> None:
+    with transaction.atomic():
+        _chunk_settings()
+        _commit(job, chunk, pipeline.write(ctx, ready))
+
+
+def _wait(job: ImportJob, ctx: Context, _number, chunk, records, _ready, write) -> None:
+    """Waits for a chunk's write; one the database refused (a key someone
+    else took meanwhile) is redone here, row by row."""
+    try:
+        write.result()
+    except IntegrityError:
+        ctx.tag_ids.clear()  # tags made by the attempt went with it
+        with transaction.atomic():
+            _chunk_settings()
+            _commit(job, chunk, pipeline.redo(ctx, records))
 
 
 def _chunk_settings() -> None:
