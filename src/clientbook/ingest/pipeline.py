@@ -239,9 +239,8 @@ class Prepared:
     good: list[CustomerRecord] = field(default_factory=list)  # rows not rejected
     held: list[CustomerRecord] = field(default_factory=list)  # for `finish`
     whole: list[int] = field(default_factory=lambda: [0, 0])  # `_whole_records`
-    # What a chunk planned while this one is written must not have read
-    # (`finish` fills them in): its rows' keys, the existing customers it
-    # changes.
+    # What a chunk planned while this one is written must not have read:
+    # its rows' keys, the existing customers it changes (`finish`).
     keys: set = field(default_factory=set)
     customers: set[int] = field(default_factory=set)
 
@@ -266,6 +265,7 @@ def prepare(
         else:
             ready.good.append(record)
     rows, found = ready.good, _look_up(ctx, ready.good)
+    ready.keys = found.asked
     if meanwhile is not None:
         rows, ready.held, found = _independent(rows, found, meanwhile)
     _plan_rows(ctx, ready, rows, found)
@@ -280,7 +280,6 @@ def finish(ctx: Context, ready: Prepared) -> None:
         _plan_rows(ctx, ready, held, _look_up(ctx, held))
     if ctx.parser is not None:
         ctx.parser.needed(*ready.whole)
-    ready.keys = {k for r in ready.good for k in (r.source_key(), *r.hard_identifiers)}
     ready.customers = {p.pk for p in ready.plans if not p.is_new}
 
 
@@ -297,6 +296,7 @@ class _Found:
     holders: dict[tuple[str, str], int]  # live hard identifier → customer
     known: dict[str, Seen]  # source key → its record
     customers: dict[int, dict]  # both's customers
+    asked: set  # the hard identifiers and source keys of the rows
 
 
 def _look_up(ctx: Context, rows: list[CustomerRecord]) -> _Found:
@@ -307,7 +307,7 @@ def _look_up(ctx: Context, rows: list[CustomerRecord]) -> _Found:
     customers = _customers(
         {*holders.values(), *(s.customer_id for s in known.values())}
     )
-    return _Found(holders, known, customers)
+    return _Found(holders, known, customers, hard | keys)
 
 
 def _independent(rows, found: _Found, meanwhile: Prepared):
@@ -330,7 +330,7 @@ def _independent(rows, found: _Found, meanwhile: Prepared):
     keys = {r.source_key() for r in free}
     known = {k: s for k, s in found.known.items() if k in keys}
     back = [r for r, h in zip(rows, is_held, strict=True) if h]
-    return free, back, _Found(found.holders, known, found.customers)
+    return free, back, _Found(found.holders, known, found.customers, found.asked)
 
 
 def _nodes(record: CustomerRecord, found: _Found) -> tuple:

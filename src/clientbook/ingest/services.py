@@ -365,11 +365,12 @@ def _write_behind(job: ImportJob, ctx: Context, chunks, written) -> None:
                     )
                 if before:
                     _wait(job, ctx, *before)
-                    written(before[0])
                 with transaction.atomic():
                     _chunk_settings()
                     pipeline.finish(ctx, ready)
                 write = pool.submit(_write_chunk, job, ctx, chunk, ready)
+                if before:  # counted while the next is written
+                    written(before[0])
                 before = (number, chunk, records, ready, write)
             if before:
                 _wait(job, ctx, *before)
