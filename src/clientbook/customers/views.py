@@ -38,7 +38,7 @@ from clientbook.customers.services import (
     key_date_add,
     preference_set,
 )
-from clientbook.errors import AccessDenied, ClientbookError
+from clientbook.errors import AccessDenied, ClientbookError, NotFound
 from clientbook.org.access import can_write, ensure_can_edit
 from clientbook.privacy.models import ConsentChannel, ConsentPurpose
 from clientbook.privacy.selectors import (
@@ -196,9 +196,17 @@ def _on_identifier(service):
 
     def run(customer, actor, data):
         identifier = customer.identifiers.filter(pk=data["identifier"]).first()
-        if identifier is None:  # gone meanwhile, or another customer's
-            raise Http404
-        return service(identifier=identifier, actor=actor)
+        if identifier is not None:
+            return service(identifier=identifier, actor=actor)
+        if Identifier.objects.filter(pk=data["identifier"]).exists():
+            raise Http404  # another customer's
+        # Removed meanwhile: by someone else, or by a second click.
+        raise NotFound(
+            "identifier_gone",
+            _("This identifier is no longer there: it was removed."),
+            field="identifier",
+            value=data["identifier"],
+        )
 
     return run
 
@@ -274,6 +282,9 @@ def action(request, uuid, name):
             spec.run(customer, request.user, form.cleaned_data)
         except AccessDenied as exc:
             return _refused(request, exc, detail_url)
+        except NotFound as exc:  # what the form names is gone: nothing to correct
+            messages.warning(request, exc.message)
+            return redirect(f"{detail_url}#{spec.anchor or name}")
         except ClientbookError as exc:
             form.add_service_error(exc)
             status = exc.status

@@ -657,6 +657,25 @@ def test_an_identifier_is_marked_verified_and_removed_from_its_row(
     )
 
 
+def test_an_identifier_removed_already_is_a_message_not_an_error_page(
+    client, branch_staff, zhang
+):
+    # given: an identifier removed, its row's button still on another tab
+    ident = zhang.identifiers.get()
+    client.force_login(branch_staff)
+    client.post(action_url(zhang, "identifier_remove"), {"identifier": ident.pk})
+    # when: it is clicked again, to remove or to verify
+    for name in ("identifier_remove", "identifier_verify"):
+        response = client.post(
+            action_url(zhang, name), {"identifier": ident.pk}, follow=True
+        )
+        # then: back at the identifiers, told why nothing happened
+        assert response.status_code == 200
+        assert response.redirect_chain[-1][0].endswith("#identifiers-card")
+        assert "it was removed" in response.content.decode()
+    assert AuditEntry.objects.filter(action="identifier.remove").count() == 1
+
+
 def test_another_customers_identifier_is_not_touched(
     client, manager, zhang, stranger, auditor
 ):
