@@ -315,7 +315,8 @@ def _independent(rows, found: _Found, meanwhile: Prepared):
     the others, and the lookups of the first. Held back: the rows holding
     a key that chunk holds or found a customer it changes, and every row
     sharing a key or a customer with one held back (rows of one customer
-    make one plan). About 20–50 of 10,000 in a first import."""
+    make one plan). In the bench's 1M-row first import: 3,724 rows in all,
+    a median of 20 of a chunk's 10,000, 637 at most."""
     nodes = [_nodes(r, found) for r in rows]
     held = meanwhile.keys | meanwhile.customers
     is_held = [False] * len(rows)
