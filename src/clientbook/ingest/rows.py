@@ -6,6 +6,7 @@ reason a user can act on.
 
 import functools
 import hashlib
+import itertools
 import json
 import multiprocessing
 import re
@@ -233,6 +234,41 @@ class Staged:
         return self._hash
 
 
+class Parsed(list):
+    """A chunk's records as `RowParser.chunk` makes them. Pickled (a parsing
+    worker sends them to the importer), its `Staged` records go as columns,
+    one list per attribute, that pickle reads and writes in C: one
+    `__reduce__` call per record cost the worker 3.3 µs a row and the
+    importer 1.9 to unpickle, against 1.7 and 1.3 (200,000 rows of the
+    bench file)."""
+
+    def __reduce__(self):
+        staged = [r for r in self if type(r) is Staged]
+        columns = (
+            [r.row_number for r in staged],
+            [r._key for r in staged],
+            [r.hard_identifiers for r in staged],
+            [r._hash for r in staged],
+            [r.branch_id for r in staged],
+            [r.staged for r in staged],
+        )
+        others = [(i, r) for i, r in enumerate(self) if type(r) is not Staged]
+        return (_unpacked, (len(self), columns, others))
+
+
+def _unpacked(size: int, columns: tuple, others: list) -> Parsed:
+    numbers, keys, hard, hashes, branches, lines = columns
+    staged = map(
+        Staged, numbers, itertools.repeat(None), keys, hard, hashes, branches, lines
+    )
+    if not others:
+        return Parsed(staged)
+    records = [None] * size
+    for i, record in others:
+        records[i] = record
+    return Parsed([r if r is not None else next(staged) for r in records])
+
+
 # Not sent back from a worker: the importer has the raw row, the row number
 # comes apart and the hard identifiers are cheaper to pick again than to send.
 _UNSENT = frozenset({"raw", "row_number", "_hard"})
@@ -396,7 +432,7 @@ class RowParser:
                 )
             )
 
-    def chunk(self, rows: list[tuple[int, dict[str, str]]]) -> list[CustomerRecord]:
+    def chunk(self, rows: list[tuple[int, dict[str, str]]]) -> Parsed:
         """A chunk of rows parsed, addresses split and records sealed: all
         the work that needs no database, so it can run in a worker process."""
         slim = self.stage is not None and not self._send_whole.value
@@ -412,9 +448,9 @@ class RowParser:
                 if slim and record.staged is not None:
                     records[i] = Staged.of(record)
         if quick is None:
-            return records
+            return Parsed(records)
         others = iter(records)
-        return [staged or next(others) for staged in quick]
+        return Parsed([staged or next(others) for staged in quick])
 
     def whole(self, record: "CustomerRecord | Staged") -> CustomerRecord:
         """The whole record of a row, parsed again if it came as `Staged`."""

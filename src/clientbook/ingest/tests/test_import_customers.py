@@ -970,6 +970,38 @@ def test_staged_new_customers_are_stored_as_the_general_path_stores_them(
     assert sorted(names) == sorted(["孙八", "周九", '吴"十\\', "郑十一"])
 
 
+@pytest.mark.parametrize("mixed", [True, False])
+def test_a_parsed_chunk_comes_back_from_a_worker_as_it_was_sent(mixed):
+    # given: a chunk of slim rows, with (or without) a whole one and a bad one
+    parser = RowParser(
+        {"姓名": "name", "手机": "mobile", "标签": "tags"},
+        branches={},
+        custom_fields={},
+        stage=staging.line,
+    )
+    rows = [(n, {"姓名": f"客户{n}", "手机": f"139{n:08d}"}) for n in range(2, 7)]
+    if mixed:
+        rows[1] = (3, {"姓名": "赵六", "手机": "13800138000", "标签": "VIP"})
+        rows[3] = (5, {"姓名": "钱七", "手机": "12345"})
+    parsed = parser.chunk(rows)
+    # when: pickled, as the worker sends it
+    sent = with_raw(rows, pickle.loads(pickle.dumps(parsed)))
+    # then: the same records, in the same order
+    assert [type(r) for r in sent] == [type(r) for r in parsed]
+    assert {type(r) for r in sent} == ({Staged, CustomerRecord} if mixed else {Staged})
+    for was, came in zip(parsed, sent, strict=True):
+        assert (came.row_number, came.source_key(), came.content_hash()) == (
+            was.row_number,
+            was.source_key(),
+            was.content_hash(),
+        )
+        assert (came.hard_identifiers, came.staged) == (
+            was.hard_identifiers,
+            was.staged,
+        )
+        assert came.errors == was.errors and came.raw == dict(rows)[came.row_number]
+
+
 def test_plain_new_customers_travel_slim_unless_most_are_needed_whole():
     # given: a parser that stages, and rows of which one brings a tag
     parser = RowParser(
