@@ -7,9 +7,10 @@ import itertools
 import re
 import shutil
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
@@ -346,6 +347,14 @@ def _writes_behind(job: ImportJob, steps: Steps) -> bool:
     )
 
 
+class _Writing(NamedTuple):
+    number: int
+    chunk: list
+    records: list
+    ready: pipeline.Prepared
+    write: Future
+
+
 def _write_behind(job: ImportJob, ctx: Context, chunks, written) -> None:
     """Chunks written and committed by a thread on a connection of its own,
     while this one looks the next chunk up and plans it: the importing
@@ -353,28 +362,30 @@ def _write_behind(job: ImportJob, ctx: Context, chunks, written) -> None:
     other for about half of an import. A chunk still commits whole with
     the job's progress, in the file's order, so a stopped job resumes
     exactly as before. What the chunk being written may change for the
-    next one, that one looks up once it has committed (`pipeline.prepare`)."""
+    next one, that one looks up once it has committed (`pipeline.prepare`).
+    Of `ctx`, the writing thread uses what writing reads (the job, the
+    time, tags), this one what planning changes (`passed`, `absent`)."""
     with ThreadPoolExecutor(1, thread_name_prefix="clientbook-import-writer") as pool:
         try:
-            before = None  # (number, chunk, records, prepared, its write)
+            before = None
             for number, (chunk, records) in chunks:
                 with transaction.atomic():
                     _chunk_settings()
                     ready = pipeline.prepare(
-                        ctx, records, meanwhile=before and before[3]
+                        ctx, records, meanwhile=before and before.ready
                     )
                 if before:
-                    _wait(job, ctx, *before)
+                    _wait(job, ctx, before)
                 with transaction.atomic():
                     _chunk_settings()
                     pipeline.finish(ctx, ready)
                 write = pool.submit(_write_chunk, job, ctx, chunk, ready)
                 if before:  # counted while the next is written
-                    written(before[0])
-                before = (number, chunk, records, ready, write)
+                    written(before.number)
+                before = _Writing(number, chunk, records, ready, write)
             if before:
-                _wait(job, ctx, *before)
-                written(before[0])
+                _wait(job, ctx, before)
+                written(before.number)
         finally:
             pool.submit(connections.close_all)  # the thread's own
 
@@ -385,16 +396,16 @@ def _write_chunk(job: ImportJob, ctx: Context, chunk: list, ready) -> None:
         _commit(job, chunk, pipeline.write(ctx, ready))
 
 
-def _wait(job: ImportJob, ctx: Context, _number, chunk, records, _ready, write) -> None:
+def _wait(job: ImportJob, ctx: Context, writing: _Writing) -> None:
     """Waits for a chunk's write; one the database refused (a key someone
     else took meanwhile) is redone here, row by row."""
     try:
-        write.result()
+        writing.write.result()
     except IntegrityError:
         ctx.tag_ids.clear()  # tags made by the attempt went with it
         with transaction.atomic():
             _chunk_settings()
-            _commit(job, chunk, pipeline.redo(ctx, records))
+            _commit(job, writing.chunk, pipeline.redo(ctx, writing.records))
 
 
 def _chunk_settings() -> None:
