@@ -317,21 +317,30 @@ def _independent(rows, found: _Found, meanwhile: Prepared):
     sharing a key or a customer with one held back (rows of one customer
     make one plan). In the bench's 1M-row first import: 3,724 rows in all,
     a median of 20 of a chunk's 10,000, 637 at most."""
-    nodes = [_nodes(r, found) for r in rows]
-    held = meanwhile.keys | meanwhile.customers
-    is_held = [False] * len(rows)
-    grew = True
-    while grew:  # a later row may tie an earlier one in
-        grew = False
-        for i, row_nodes in enumerate(nodes):
-            if not is_held[i] and not held.isdisjoint(row_nodes):
-                is_held[i] = grew = True
-                held.update(row_nodes)
+    # Rows tied by a key or a customer, as sets that union-find merges: a
+    # pass over the rows until no more are held back was quadratic for a
+    # chain of rows each tied to the one after it.
+    parent = list(range(len(rows)))
+    holder: dict = {}  # key or customer → the first row with it
+    for i, row_nodes in enumerate(nodes := [_nodes(r, found) for r in rows]):
+        for node in row_nodes:
+            first = holder.setdefault(node, i)
+            if first != i:
+                parent[_root(parent, i)] = _root(parent, first)
+    touched = meanwhile.keys | meanwhile.customers
+    held = {_root(parent, i) for i, n in enumerate(nodes) if not touched.isdisjoint(n)}
+    is_held = [bool(held) and _root(parent, i) in held for i in range(len(rows))]
     free = [r for r, h in zip(rows, is_held, strict=True) if not h]
     keys = {r.source_key() for r in free}
     known = {k: s for k, s in found.known.items() if k in keys}
     back = [r for r, h in zip(rows, is_held, strict=True) if h]
     return free, back, _Found(found.holders, known, found.customers, found.asked)
+
+
+def _root(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        parent[i] = i = parent[parent[i]]  # halves the path
+    return i
 
 
 def _nodes(record: CustomerRecord, found: _Found) -> tuple:

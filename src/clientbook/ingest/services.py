@@ -15,7 +15,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from clientbook.customers.models import CustomField
@@ -365,6 +365,7 @@ def _write_behind(job: ImportJob, ctx: Context, chunks, written) -> None:
     next one, that one looks up once it has committed (`pipeline.prepare`).
     Of `ctx`, the writing thread uses what writing reads (the job, the
     time, tags), this one what planning changes (`passed`, `absent`)."""
+    language = translation.get_language()  # of what the rows' writing says
     with ThreadPoolExecutor(1, thread_name_prefix="clientbook-import-writer") as pool:
         try:
             before = None
@@ -374,12 +375,17 @@ def _write_behind(job: ImportJob, ctx: Context, chunks, written) -> None:
                     ready = pipeline.prepare(
                         ctx, records, meanwhile=before and before.ready
                     )
-                if before:
-                    _wait(job, ctx, before)
+                if before and _wait(job, ctx, before):
+                    # Redone row by row, it may have changed customers its
+                    # plan did not name, so this chunk's free rows may be
+                    # stale: all are looked up again.
+                    with transaction.atomic():
+                        _chunk_settings()
+                        ready = pipeline.prepare(ctx, records)
                 with transaction.atomic():
                     _chunk_settings()
                     pipeline.finish(ctx, ready)
-                write = pool.submit(_write_chunk, job, ctx, chunk, ready)
+                write = pool.submit(_write_chunk, job, ctx, chunk, ready, language)
                 if before:  # counted while the next is written
                     written(before.number)
                 before = _Writing(number, chunk, records, ready, write)
@@ -390,15 +396,16 @@ def _write_behind(job: ImportJob, ctx: Context, chunks, written) -> None:
             pool.submit(connections.close_all)  # the thread's own
 
 
-def _write_chunk(job: ImportJob, ctx: Context, chunk: list, ready) -> None:
-    with transaction.atomic():
+def _write_chunk(job: ImportJob, ctx: Context, chunk: list, ready, language) -> None:
+    with translation.override(language), transaction.atomic():
         _chunk_settings()
         _commit(job, chunk, pipeline.write(ctx, ready))
 
 
-def _wait(job: ImportJob, ctx: Context, writing: _Writing) -> None:
+def _wait(job: ImportJob, ctx: Context, writing: _Writing) -> bool:
     """Waits for a chunk's write; one the database refused (a key someone
-    else took meanwhile) is redone here, row by row."""
+    else took meanwhile) is redone here, row by row. Returns whether it
+    was."""
     try:
         writing.write.result()
     except IntegrityError:
@@ -406,6 +413,8 @@ def _wait(job: ImportJob, ctx: Context, writing: _Writing) -> None:
         with transaction.atomic():
             _chunk_settings()
             _commit(job, writing.chunk, pipeline.redo(ctx, writing.records))
+        return True
+    return False
 
 
 def _chunk_settings() -> None:

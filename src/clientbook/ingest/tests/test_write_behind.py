@@ -3,6 +3,7 @@ plans the next (`services._write_behind`) stores what one writing chunk
 after chunk stores, though the next chunk's lookups cannot see the chunk
 being written."""
 
+import datetime as dt
 import random
 
 import pytest
@@ -21,6 +22,7 @@ from clientbook.customers.normalise import id_check_digit
 from clientbook.customers.services import customer_create
 from clientbook.ingest import pipeline, services
 from clientbook.ingest.models import ImportJob, ImportReject, SourceRecord
+from clientbook.ingest.rows import Staged
 from clientbook.ingest.tests.test_import_customers import _tables, run, write_csv
 from clientbook.privacy.models import AuditEntry, Consent
 
@@ -174,3 +176,70 @@ def test_a_chunk_refused_while_the_next_is_planned_is_redone_row_by_row(
     held.refresh_from_db()
     assert held.occupation == "教师"
     assert job.rows_done == 50
+
+
+def test_after_a_chunk_is_redone_the_next_is_planned_again(
+    tmp_path, source, monkeypatch
+):
+    # given: a known customer's mobile the first lookups miss in chunk 3 of
+    # 5, with his occupation; in chunk 4 a row finding him by his email (not
+    # held back: chunk 3 planned him as a new customer), with his ID number,
+    # and another customer's occupation, so chunk 4 writes occupations
+    monkeypatch.setitem(settings.CLIENTBOOK, "IMPORT_CHUNK_ROWS", 10)
+    wang = customer_create(
+        name="王五",
+        source=source,
+        identifiers=[
+            {"type": "mobile", "value": "13700137000"},
+            {"type": "email", "value": "w5@example.com"},
+        ],
+    )
+    customer_create(
+        name="赵六",
+        source=source,
+        identifiers=[{"type": "mobile", "value": "13600136000"}],
+    )
+    rows = [[f"客户{i}", f"139{i:08d}", "", "", "", ""] for i in range(50)]
+    rows[25] = ["王五", "13700137000", "", "", "", "教师"]
+    rows[35] = ["王五", "", national_id(5), "w5@example.com", "", ""]
+    rows[36] = ["赵六", "13600136000", "", "", "", "工程师"]
+    missed, live_holders = [], pipeline._live_holders
+
+    def missing(keys):
+        found = live_holders(keys)
+        if ("mobile", "+8613700137000") in found and not missed:
+            missed.append(found.pop(("mobile", "+8613700137000")))
+        return found
+
+    monkeypatch.setattr(pipeline, "_live_holders", missing)
+
+    # when
+    job = run(write_csv(tmp_path / "m.csv", HEADERS, rows), source)
+
+    # then: chunk 4 wrote what its ID number says over chunk 3's occupation,
+    # not over what it had read before chunk 3 was redone
+    assert missed == [wang.pk]
+    assert (job.created, job.updated, job.rejected) == (47, 3, 0)
+    wang.refresh_from_db()
+    assert (wang.occupation, wang.birth_date, wang.gender) == (
+        "教师",
+        dt.date(1985, 6, 6),
+        "M",
+    )
+
+
+def test_rows_tied_in_a_chain_to_the_chunk_being_written_are_all_held_back():
+    # given: rows each sharing a mobile with the next, the last one a mobile
+    # of the chunk being written, and a row tied to nothing
+    def staged(n: int, *mobiles: str) -> Staged:
+        hard = tuple(("mobile", m) for m in mobiles)
+        return Staged(n, None, f"id:{n}", hard, "", None, None)
+
+    chain = [staged(n, f"m{n}", f"m{n + 1}") for n in range(2000)]
+    alone = staged(9999, "m-alone")
+    writing = pipeline.Prepared(pipeline.ChunkResult(), keys={("mobile", "m2000")})
+    found = pipeline._Found({}, {}, {}, set())
+    # when
+    free, held, _found = pipeline._independent([alone, *chain], found, writing)
+    # then
+    assert free == [alone] and held == chain
