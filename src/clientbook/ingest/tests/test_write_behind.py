@@ -109,6 +109,21 @@ def stored(tmp_path, source, monkeypatch, *, behind: bool) -> dict:
     return {**_tables(job), "rejects": sorted(rejects)}
 
 
+def miss_once(monkeypatch, identifier: tuple[str, str]) -> list[int]:
+    """The first lookup of `identifier`'s holder finds none, as if someone
+    wrote it meanwhile; returns the holder missed."""
+    missed, live_holders = [], pipeline._live_holders
+
+    def missing(keys):
+        found = live_holders(keys)
+        if identifier in found and not missed:
+            missed.append(found.pop(identifier))
+        return found
+
+    monkeypatch.setattr(pipeline, "_live_holders", missing)
+    return missed
+
+
 def test_chunks_written_behind_store_what_chunks_written_in_turn_store(
     tmp_path, source, monkeypatch
 ):
@@ -148,15 +163,7 @@ def test_a_chunk_refused_while_the_next_is_planned_is_redone_row_by_row(
     )
     rows = [[f"客户{i}", f"139{i:08d}", "", "", "", ""] for i in range(50)]
     rows[25] = ["王五", "13700137000", "", "", "", "教师"]
-    missed, live_holders = [], pipeline._live_holders
-
-    def missing(keys):
-        found = live_holders(keys)
-        if ("mobile", "+8613700137000") in found and not missed:
-            missed.append(found.pop(("mobile", "+8613700137000")))
-        return found
-
-    monkeypatch.setattr(pipeline, "_live_holders", missing)
+    missed = miss_once(monkeypatch, ("mobile", "+8613700137000"))
     written_behind = []
     monkeypatch.setattr(
         services,
@@ -203,15 +210,7 @@ def test_after_a_chunk_is_redone_the_next_is_planned_again(
     rows[25] = ["王五", "13700137000", "", "", "", "教师"]
     rows[35] = ["王五", "", national_id(5), "w5@example.com", "", ""]
     rows[36] = ["赵六", "13600136000", "", "", "", "工程师"]
-    missed, live_holders = [], pipeline._live_holders
-
-    def missing(keys):
-        found = live_holders(keys)
-        if ("mobile", "+8613700137000") in found and not missed:
-            missed.append(found.pop(("mobile", "+8613700137000")))
-        return found
-
-    monkeypatch.setattr(pipeline, "_live_holders", missing)
+    missed = miss_once(monkeypatch, ("mobile", "+8613700137000"))
 
     # when
     job = run(write_csv(tmp_path / "m.csv", HEADERS, rows), source)
