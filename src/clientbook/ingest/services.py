@@ -4,6 +4,7 @@ import csv
 import hashlib
 import io
 import itertools
+import logging
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -45,6 +46,7 @@ from clientbook.privacy.models import Source
 from clientbook.privacy.services import audit_record
 
 Progress = Callable[[ImportJob], None]
+logger = logging.getLogger(__name__)
 
 
 def _sha256(path: Path) -> str:
@@ -392,8 +394,21 @@ def _write_behind(job: ImportJob, ctx: Context, chunks, written) -> None:
             if before:
                 _wait(job, ctx, before)
                 written(before.number)
+        except BaseException as exc:
+            _log_writing_failed(before, exc)
+            raise
         finally:
             pool.submit(connections.close_all)  # the thread's own
+
+
+def _log_writing_failed(writing: _Writing | None, exc: BaseException) -> None:
+    """A chunk's write that failed while this thread failed too: the job
+    records this thread's error, so the writer's goes to the log."""
+    if writing is None:
+        return
+    problem = writing.write.exception()  # once it is done
+    if problem is not None and problem is not exc:
+        logger.error("writing chunk %d failed too", writing.number, exc_info=problem)
 
 
 def _write_chunk(job: ImportJob, ctx: Context, chunk: list, ready, language) -> None:

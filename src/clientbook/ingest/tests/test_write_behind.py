@@ -242,3 +242,42 @@ def test_rows_tied_in_a_chain_to_the_chunk_being_written_are_all_held_back():
     free, held, _found = pipeline._independent([alone, *chain], found, writing)
     # then
     assert free == [alone] and held == chain
+
+
+def test_a_write_failing_while_planning_fails_too_is_logged(
+    tmp_path, source, monkeypatch, caplog
+):
+    # given: the second chunk's write fails, and so does the third's planning
+    monkeypatch.setitem(settings.CLIENTBOOK, "IMPORT_CHUNK_ROWS", 10)
+    calls = {"write": 0, "prepare": 0}
+    write, prepare = pipeline.write, pipeline.prepare
+
+    def failing(name, call, error):
+        def run(*args, **kwargs):
+            calls[name] += 1
+            if calls[name] == (2 if name == "write" else 3):
+                raise error
+            return call(*args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(pipeline, "write", failing("write", write, ValueError("w")))
+    monkeypatch.setattr(
+        pipeline, "prepare", failing("prepare", prepare, RuntimeError("planning"))
+    )
+    rows = [[f"客户{i}", f"139{i:08d}", "", "", "", ""] for i in range(30)]
+    # when
+    with pytest.raises(RuntimeError, match="planning"):
+        run(write_csv(tmp_path / "f.csv", HEADERS, rows), source)
+    # then: the job names the planning's error, the log the write's; the
+    # first chunk stays committed with its progress
+    job = ImportJob.objects.get()
+    assert (job.status, job.error, job.rows_done, job.created) == (
+        "failed",
+        "planning",
+        10,
+        10,
+    )
+    assert (
+        "writing chunk 2 failed too" in caplog.text and "ValueError: w" in caplog.text
+    )
